@@ -1,0 +1,97 @@
+"""Where a recipe meets a model: initialise every parameter and build the AdamW parameter groups.
+
+Groups are keyed by (role, fan_in), so every group has one init std, one lr and one wd, and the
+record can list them exactly (docs/record.md). ``show-recipe`` calls the same code as ``train``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from transferbench.recipes.base import Recipe
+from transferbench.roles import MATRIX_ROLES, ROLES, VECTOR, ParamSpec
+
+
+def check_specs(model: nn.Module, specs: dict[str, ParamSpec]) -> None:
+    """Every parameter has exactly one role: a model bug otherwise, so fail loudly."""
+    names = {n for n, _ in model.named_parameters()}
+    missing, extra = sorted(names - set(specs)), sorted(set(specs) - names)
+    if missing or extra:
+        raise ValueError(f"param_specs of {type(model).__name__}: missing {missing}, unknown {extra}")
+
+
+def build_groups(
+    model: nn.Module, recipe: Recipe, cfg: dict[str, Any], initialise: bool = True
+) -> list[dict[str, Any]]:
+    """Re-initialise matrices per the recipe and return AdamW groups with their resolved settings.
+
+    Each group dict holds ``params`` (tensors) plus record fields: role, fan_in, names, numel,
+    lr (peak, before schedule and per-step factor), weight_decay, init_std, multipliers and
+    per_step_decay. Init: normal(0, sigma/sqrt(fan_in) x init multiplier) for matrix roles (zero
+    when the multiplier is 0); vectors keep the model's constant init.
+    """
+    specs = model.param_specs()
+    check_specs(model, specs)
+    m = float(cfg["width_mult"])
+    base_lr, base_wd, sigma = float(cfg["lr"]), float(cfg["wd"]), float(cfg["sigma"])
+    buckets: dict[tuple[str, int], list[tuple[str, nn.Parameter]]] = {}
+    for name, p in model.named_parameters():
+        spec = specs[name]
+        buckets.setdefault((spec.role, spec.fan_in or 0), []).append((name, p))
+    groups = []
+    for (role, fan_in), members in sorted(buckets.items(), key=lambda kv: (ROLES.index(kv[0][0]), kv[0][1])):
+        mult = recipe.multipliers(role, m)
+        init_std = sigma / math.sqrt(fan_in) * mult.init_std if role in MATRIX_ROLES else None
+        if initialise and init_std is not None:
+            with torch.no_grad():
+                for _, p in members:
+                    if init_std == 0.0:
+                        p.zero_()
+                    else:
+                        p.normal_(0.0, init_std)
+        lr, wd = base_lr * mult.lr, base_wd * mult.wd
+        groups.append(
+            {
+                "params": [p for _, p in members],
+                "role": role,
+                "fan_in": fan_in if role != VECTOR else None,
+                "names": [n for n, _ in members],
+                "numel": sum(p.numel() for _, p in members),
+                "lr": lr,
+                "weight_decay": wd,
+                "init_std": init_std,
+                "lr_mult": mult.lr,
+                "wd_mult": mult.wd,
+                "init_mult": mult.init_std if role in MATRIX_ROLES else None,
+                "per_step_decay": lr * wd,
+                "lr_factor": recipe.lr_factor_name if _has_factor(recipe, role, m) else None,
+            }
+        )
+    return groups
+
+
+def _has_factor(recipe: Recipe, role: str, m: float) -> bool:
+    return recipe.lr_factors(role, m, [0.0], 0.0) is not None
+
+
+def group_records(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's ``param_groups``: everything but the tensors, ``names`` as ``params``."""
+    out = []
+    for g in groups:
+        rec = {k: v for k, v in g.items() if k not in ("params", "names", "initial_lr", "peak_lr")}
+        rec["params"] = list(g["names"])
+        out.append(rec)
+    return out
+
+
+def optimizer_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What torch.optim.AdamW accepts: params, lr, weight_decay, plus our peak lr and role."""
+    return [
+        {"params": g["params"], "lr": g["lr"], "weight_decay": g["weight_decay"], "peak_lr": g["lr"],
+         "role": g["role"]}
+        for g in groups
+    ]

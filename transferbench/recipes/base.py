@@ -1,0 +1,95 @@
+"""The recipe contract: (role, width_mult, step) -> multipliers on the base hyperparameters.
+
+A recipe never sees a model and a model never sees a recipe (DESIGN §3); ``train.py`` is the only
+place where the two meet. Recipes are pure Python (no torch), so listing them stays cheap.
+
+To write a recipe: subclass :class:`Recipe`, set ``name``, ``summary`` and ``citation`` and override
+:meth:`multipliers` (and, if needed, :meth:`output_mult` or :meth:`lr_factors`). Register the class
+under the entry-point group ``transferbench.recipes`` (see README, "Add your recipe").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from transferbench.roles import ROLES
+
+
+@dataclass(frozen=True)
+class Multipliers:
+    """Multipliers for one role at one width: init std (x sigma/sqrt(fan_in)), peak lr (x base lr)
+    and AdamW weight decay coefficient (x base wd)."""
+
+    init_std: float
+    lr: float
+    wd: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class Recipe:
+    """Base class of every scaling recipe (built-in or plugin).
+
+    Subclasses set the class attributes and override :meth:`multipliers`. Options given on the
+    command line (``--recipe-option key=value``) or in the config (``recipe_options``) arrive as
+    keyword arguments; declare accepted ones with their defaults in ``options``.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    #: BibTeX entry (or a bare arXiv id) of the source.
+    citation: ClassVar[str] = ""
+    #: Accepted options and their defaults.
+    options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise ValueError(f"recipe {self.name!r}: unknown option {unknown[0]!r} (known: {known})")
+        self.opts: dict[str, Any] = {**self.options, **options}
+
+    # -- the contract -------------------------------------------------------------------------
+    def multipliers(self, role: str, width_mult: float) -> Multipliers:
+        """Init-std, lr and wd multipliers of ``role`` at width multiplier ``width_mult`` = d/d0."""
+        raise NotImplementedError
+
+    def output_mult(self, width_mult: float) -> float:
+        """Forward multiplier on the readout (logits = output_mult * W_out h)."""
+        return 1.0
+
+    def lr_factors(
+        self, role: str, width_mult: float, base_lrs: Sequence[float], wd: float
+    ) -> list[float] | None:
+        """Optional per-step factor on the role's lr (on top of the shared schedule).
+
+        ``base_lrs[t]`` is the base scheduled lr at step t (base lr x schedule, warmup and decay
+        included) and ``wd`` the base weight decay. Return one factor per step, or None for none.
+        """
+        return None
+
+    #: Name of the per-step factor for the record (e.g. "f_t"), or None.
+    lr_factor_name: ClassVar[str | None] = None
+
+    # -- helpers ------------------------------------------------------------------------------
+    @classmethod
+    def arxiv_id(cls) -> str | None:
+        """The arXiv id in the citation (first match), or None."""
+        return arxiv_id(cls.citation)
+
+    def resolve(self, width_mult: float) -> dict[str, dict[str, float]]:
+        """Every role's multipliers at ``width_mult``: {role: {init_std, lr, wd}}."""
+        return {role: self.multipliers(role, width_mult).as_dict() for role in ROLES}
+
+
+_ARXIV = re.compile(r"(?:arxiv[:/\s.={]*(?:abs/)?)?(\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
+
+
+def arxiv_id(citation: str) -> str | None:
+    """First modern arXiv id (YYMM.NNNNN) in a citation string, or None."""
+    match = _ARXIV.search(citation or "")
+    return match.group(1) if match else None

@@ -1,0 +1,174 @@
+"""Recipe discovery through the entry-point group ``transferbench.recipes``.
+
+Built-ins are registered through the same group as third-party plugins (pyproject.toml). Discovery
+is lazy (nothing is loaded until asked) and never imports torch on our side. A broken or duplicate
+plugin becomes one :class:`RecipeError` naming the recipe and its distribution; it is reported by
+:func:`problems` and raised only when that recipe is asked for, so the other recipes stay usable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+from transferbench.recipes.base import Recipe
+
+GROUP = "transferbench.recipes"
+OWN_DISTRIBUTION = "transferbench"
+
+
+class RecipeError(LookupError):
+    """An unknown, broken or duplicate recipe; the message names it and its distribution."""
+
+
+@dataclass
+class Entry:
+    """One discovered recipe: where it comes from and, once loaded, its class or its error."""
+
+    name: str
+    target: str  # "module:attr"
+    distribution: str
+    version: str
+    _loaded: type[Recipe] | None = field(default=None, repr=False)
+    _error: str | None = field(default=None, repr=False)
+
+    def load(self) -> type[Recipe]:
+        """Import the class (once); raise RecipeError naming the plugin if it is broken."""
+        if self._loaded is None and self._error is None:
+            self._error = self._try_load()
+        if self._error is not None:
+            raise RecipeError(self._error)
+        assert self._loaded is not None
+        return self._loaded
+
+    def _try_load(self) -> str | None:
+        where = f"recipe {self.name!r} ({self.target}) from distribution {self.distribution} {self.version}"
+        try:
+            module_name, _, attr = self.target.partition(":")
+            obj: Any = __import__(module_name, fromlist=["_"])
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:  # any failure in third-party code must not take the registry down
+            return f"{where} failed to load: {type(exc).__name__}: {exc}"
+        if not (isinstance(obj, type) and issubclass(obj, Recipe)):
+            return f"{where} is not a subclass of transferbench.recipes.Recipe"
+        missing = [a for a in ("name", "summary", "citation") if not getattr(obj, a, "")]
+        if missing:
+            return f"{where} lacks {', '.join(missing)}"
+        if obj.name != self.name:
+            return f"{where}: class says name {obj.name!r} but the entry point says {self.name!r}"
+        self._loaded = obj
+        return None
+
+
+def _builtin_entries() -> dict[str, Entry]:
+    """The built-ins, for a source checkout that was never pip-installed (no entry points)."""
+    from transferbench import __version__
+    from transferbench.recipes.builtin import BUILTINS
+
+    return {
+        c.name: Entry(c.name, f"{c.__module__}:{c.__name__}", OWN_DISTRIBUTION, __version__, _loaded=c)
+        for c in BUILTINS
+    }
+
+
+@lru_cache(maxsize=1)
+def _discover() -> tuple[dict[str, Entry], tuple[str, ...]]:
+    entries: dict[str, Entry] = {}
+    duplicates: dict[str, list[Entry]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for ep in metadata.entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else "<unknown>"
+        version = dist.version if dist is not None else "?"
+        key = (ep.name, ep.value, dist_name)
+        if key in seen:  # the same distribution visible twice on sys.path: not a conflict
+            continue
+        seen.add(key)
+        entry = Entry(ep.name, ep.value, dist_name, version)
+        if ep.name in entries or ep.name in duplicates:
+            duplicates.setdefault(ep.name, [entries.pop(ep.name)] if ep.name in entries else [])
+            duplicates[ep.name].append(entry)
+        else:
+            entries[ep.name] = entry
+    if not any(e.distribution == OWN_DISTRIBUTION for e in entries.values()) and not any(
+        e.distribution == OWN_DISTRIBUTION for es in duplicates.values() for e in es
+    ):
+        for name, entry in _builtin_entries().items():
+            if name in entries:
+                duplicates[name] = [entry, entries.pop(name)]
+            else:
+                entries[name] = entry
+    problems: list[str] = []
+    for name, group in duplicates.items():
+        own = [e for e in group if e.distribution == OWN_DISTRIBUTION]
+        others = ", ".join(f"{e.distribution} {e.version} ({e.target})" for e in group if e not in own)
+        if own:  # a plugin may not shadow a built-in: the built-in stays, the plugin is reported
+            entries[name] = own[0]
+            problems.append(f"recipe {name!r} from distribution {others} duplicates a built-in; ignored")
+        else:
+            dists = ", ".join(f"{e.distribution} {e.version} ({e.target})" for e in group)
+            msg = f"recipe {name!r} is registered by more than one distribution: {dists}"
+            entries[name] = Entry(name, group[0].target, group[0].distribution, group[0].version, _error=msg)
+    return entries, tuple(problems)
+
+
+def clear_cache() -> None:
+    """Forget what was discovered (after installing a plugin in the same process, and in tests)."""
+    _discover.cache_clear()
+
+
+def names() -> list[str]:
+    """All registered recipe names, built-ins first, without loading any plugin."""
+    from transferbench.recipes.builtin import BUILTINS
+
+    order = {c.name: i for i, c in enumerate(BUILTINS)}
+    entries = _discover()[0]
+    own = sorted((n for n, e in entries.items() if e.distribution == OWN_DISTRIBUTION),
+                 key=lambda n: (order.get(n, len(order)), n))
+    return own + sorted(n for n in entries if n not in own)
+
+
+def entry(name: str) -> Entry:
+    """The entry of ``name``; RecipeError listing the known names if there is none."""
+    entries = _discover()[0]
+    if name not in entries:
+        raise RecipeError(f"recipe: unknown name {name!r}; known recipes are {', '.join(names())}")
+    return entries[name]
+
+
+def get_recipe_class(name: str) -> type[Recipe]:
+    """The class of ``name`` (loads the plugin); RecipeError if unknown or broken."""
+    return entry(name).load()
+
+
+def get_recipe(name: str, **options: Any) -> Recipe:
+    """An instance of recipe ``name`` with ``options``; RecipeError / ValueError with a clear message."""
+    return get_recipe_class(name)(**options)
+
+
+def problems() -> list[str]:
+    """Every broken or duplicate plugin, one message each (loads all plugins)."""
+    out = list(_discover()[1])
+    for name in names():
+        try:
+            entry(name).load()
+        except RecipeError as exc:
+            out.append(str(exc))
+    return out
+
+
+def describe(name: str) -> dict[str, Any]:
+    """Name, summary, citation, arXiv id, distribution and version of a (loadable) recipe."""
+    e = entry(name)
+    cls = e.load()
+    return {
+        "name": name,
+        "summary": cls.summary,
+        "citation": cls.citation,
+        "arxiv": cls.arxiv_id(),
+        "distribution": e.distribution,
+        "version": e.version,
+    }
