@@ -1,0 +1,46 @@
+"""transferbench: the whole benchmark as one DAG.
+
+    snakemake --cores all                                  # tiny profile (config/config.yaml)
+    snakemake --cores all --configfile config/smoke.yaml   # CI-sized
+    snakemake --report report.html                         # self-contained report with captions
+
+config -> schema check + registry check -> grid of train jobs -> aggregate -> metrics -> plots,
+leaderboard. Every job runs `python -m transferbench <stage>`; `snakemake -p` prints the command.
+"""
+
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+sys.path.insert(0, workflow.basedir)  # a source checkout works even before `pip install -e .`
+
+from transferbench.config import ConfigError  # noqa: E402
+from transferbench.grid import check_profile, fmt, jobs  # noqa: E402
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    check_profile(config)
+except ConfigError as exc:
+    raise WorkflowError(f"invalid config: {exc}") from None
+
+R = config.get("results_dir", "results")
+JOBS = jobs(config)
+WORKLOADS = list(config["workloads"])
+PLOT_KINDS = ["lr_sweep", "optimal_lr", "singular_values", "coord_check"]
+
+
+include: "workflow/rules/train.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    input:
+        expand(f"{R}/plots/{{kind}}_{{workload}}.png", kind=PLOT_KINDS, workload=WORKLOADS),
+        multiext(f"{R}/leaderboard", ".md", ".csv", ".html"),
+    default_target: True
