@@ -1,0 +1,215 @@
+"""Records -> tables: every ``record.json`` becomes one row of ``runs.csv`` and a few rows of the long
+``coord_check.csv`` (column definitions: docs/record.md). Also writes ``data_info.csv``, the numeric
+facts about each workload's data (e.g. ``entropy_rate``, the best achievable loss of the synthetic
+token stream), which the plots draw as a floor.
+
+Reads JSON and writes CSV only: this module never imports torch (DESIGN §8 layering).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: Columns of runs.csv, in order (docs/record.md).
+RUN_COLUMNS: list[str] = [
+    "workload", "recipe", "width", "base_width", "width_mult", "depth", "log2_lr", "lr", "wd", "seed",
+    "steps", "init_loss", "final_loss", "eval_loss", "diverged", "diverged_step", "top_sv", "log2_top_sv",
+    "rel_update", "sublayer_gain", "wall_time", "throughput", "config_hash", "package_version",
+    "git_commit", "recipe_distribution", "recipe_version", "recipe_arxiv", "run_dir",
+]
+#: Columns of coord_check.csv (long format, docs/record.md).
+COORD_COLUMNS: list[str] = [
+    "workload", "recipe", "width", "base_width", "log2_lr", "wd", "seed", "step", "quantity", "value",
+]
+COORD_QUANTITIES: tuple[str, ...] = ("logits_rms", "hidden_rms")
+#: Columns of data_info.csv: one row per (workload, numeric key of the record's ``data``).
+DATA_COLUMNS: list[str] = ["workload", "key", "value"]
+#: Keys of ``data`` that are the best loss any model can reach, in order of preference.
+FLOOR_KEYS: tuple[str, ...] = ("best_loss", "entropy_rate", "noise_floor")
+
+SORT_KEYS: list[str] = ["workload", "recipe", "wd", "width", "log2_lr", "seed"]
+DIAGNOSTIC_KEYS: tuple[str, ...] = ("top_sv", "log2_top_sv", "rel_update", "sublayer_gain")
+SUPPORTED_SCHEMA = 1
+
+# Same pattern as transferbench.recipes.base.arxiv_id (a modern id YYMM.NNNNN, optional version);
+# repeated here so the analysis half depends on nothing but the tables and records.
+_ARXIV = re.compile(r"(?:arxiv[:/\s.={]*(?:abs/)?)?(\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
+
+
+class RecordError(ValueError):
+    """A record that cannot be read or lacks a required field; the message names the file."""
+
+
+def arxiv_from(recipe: dict[str, Any]) -> str | None:
+    """The arXiv id of a record's recipe: ``recipe["arxiv"]``, else the first id in the citation."""
+    for text in (recipe.get("arxiv"), recipe.get("citation")):
+        match = _ARXIV.search(str(text or ""))
+        if match:
+            return match.group(1)
+    return None
+
+
+def _num(x: Any) -> float:
+    """JSON null (how the trainer writes NaN/inf) becomes NaN."""
+    if x is None:
+        return math.nan
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """Parse one record.json; any problem raises :class:`RecordError` naming ``path``."""
+    try:
+        with open(path) as fh:
+            rec = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: cannot read record: {exc}") from exc
+    if not isinstance(rec, dict):
+        raise RecordError(f"{path}: a record is a JSON object, got {type(rec).__name__}")
+    version = rec.get("schema_version")
+    if version != SUPPORTED_SCHEMA:
+        raise RecordError(f"{path}: schema_version {version!r} is not supported (expected {SUPPORTED_SCHEMA})")
+    for key in ("config", "summary"):
+        if not isinstance(rec.get(key), dict):
+            raise RecordError(f"{path}: missing or malformed {key!r}")
+    missing = [k for k in ("workload", "recipe", "width", "log2_lr", "seed") if k not in rec["config"]]
+    if missing:
+        raise RecordError(f"{path}: config lacks {', '.join(missing)}")
+    if "init_loss" not in rec["summary"]:
+        raise RecordError(f"{path}: summary lacks 'init_loss'")
+    return rec
+
+
+def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
+    """One runs.csv row of a parsed record."""
+    cfg, s = rec["config"], rec["summary"]
+    prov = rec.get("provenance") or {}
+    recipe = rec.get("recipe") or {}
+    snaps = rec.get("diagnostics") or []
+    # Diagnostics are the means of the last snapshot, i.e. at the end of training (docs/record.md).
+    means = (snaps[-1].get("means") or {}) if snaps else {}
+    width = int(cfg["width"])
+    base = cfg.get("base_width", width)
+    log2_lr = float(cfg["log2_lr"])
+    row: dict[str, Any] = {
+        "workload": str(cfg["workload"]),
+        "recipe": str(cfg["recipe"]),
+        "width": width,
+        "base_width": int(base) if base is not None else width,
+        "width_mult": _num(cfg.get("width_mult", width / int(base or width))),
+        "depth": cfg.get("depth"),
+        "log2_lr": log2_lr,
+        "lr": _num(cfg.get("lr", 2.0**log2_lr)),
+        "wd": _num(cfg.get("wd", 0.0)),
+        "seed": int(cfg["seed"]),
+        "steps": cfg.get("steps"),
+        "init_loss": _num(s.get("init_loss")),
+        "final_loss": _num(s.get("final_loss")),
+        "eval_loss": _num(s.get("eval_loss")),
+        "diverged": bool(s.get("diverged", False)),
+        "diverged_step": s.get("diverged_step"),
+        **{k: _num(means.get(k)) for k in DIAGNOSTIC_KEYS},
+        "wall_time": _num(s.get("wall_time")),
+        "throughput": _num(s.get("throughput")),
+        "config_hash": rec.get("config_hash"),
+        "package_version": prov.get("package_version"),
+        "git_commit": prov.get("git_commit"),
+        "recipe_distribution": prov.get("recipe_distribution", recipe.get("distribution")),
+        "recipe_version": prov.get("recipe_version", recipe.get("version")),
+        "recipe_arxiv": arxiv_from(recipe),
+        "run_dir": str(Path(path).parent),
+    }
+    return row
+
+
+def coord_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Long-format coordinate-check rows of a parsed record (empty if the record has none)."""
+    cfg = rec["config"]
+    cc = rec.get("coord_check") or {}
+    steps = cc.get("step") or []
+    key = {
+        "workload": str(cfg["workload"]), "recipe": str(cfg["recipe"]), "width": int(cfg["width"]),
+        "base_width": int(cfg.get("base_width") or cfg["width"]), "log2_lr": float(cfg["log2_lr"]),
+        "wd": _num(cfg.get("wd", 0.0)), "seed": int(cfg["seed"]),
+    }
+    rows = []
+    for q in COORD_QUANTITIES:
+        for step, value in zip(steps, cc.get(q) or []):
+            rows.append({**key, "step": int(step), "quantity": q, "value": _num(value)})
+    return rows
+
+
+def data_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The numeric entries of a record's ``data`` description."""
+    data = rec.get("data") or {}
+    wl = str(rec["config"]["workload"])
+    return [
+        {"workload": wl, "key": str(k), "value": float(v)}
+        for k, v in data.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+
+
+def aggregate(record_paths: Iterable[Path], out_dir: Path) -> pd.DataFrame:
+    """Read every record, write ``out_dir``/{runs,coord_check,data_info}.csv and return the runs table."""
+    paths = sorted(Path(p) for p in record_paths)
+    if not paths:
+        raise ValueError("aggregate: no record.json files given")
+    runs, coord, data = [], [], []
+    for path in paths:
+        rec = load_record(path)
+        try:
+            runs.append(record_row(rec, path))
+            coord.extend(coord_rows(rec))
+            data.extend(data_rows(rec))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordError(f"{path}: malformed record: {exc!r}") from exc
+    table = pd.DataFrame(runs, columns=RUN_COLUMNS).sort_values(SORT_KEYS, kind="stable").reset_index(drop=True)
+    dup = table.duplicated(["workload", "recipe", "wd", "width", "log2_lr", "seed"], keep=False)
+    if dup.any():
+        # Metrics average duplicates as one cell; say so rather than hide it.
+        log.warning("aggregate: %d records share (workload, recipe, wd, width, log2_lr, seed): %s",
+                    int(dup.sum()), ", ".join(table.loc[dup, "run_dir"].head(4)))
+    cc = pd.DataFrame(coord, columns=COORD_COLUMNS)
+    cc = cc.sort_values([*SORT_KEYS, "quantity", "step"], kind="stable").reset_index(drop=True)
+    info = pd.DataFrame(data, columns=DATA_COLUMNS).drop_duplicates(["workload", "key"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "runs.csv", index=False)
+    cc.to_csv(out_dir / "coord_check.csv", index=False)
+    info.sort_values(["workload", "key"]).to_csv(out_dir / "data_info.csv", index=False)
+    return table
+
+
+def read_runs(path: Path) -> pd.DataFrame:
+    """Read runs.csv back with the dtypes the metrics expect (``diverged`` as bool)."""
+    runs = pd.read_csv(path)
+    runs["diverged"] = runs["diverged"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    return runs
+
+
+def best_loss_by_workload(data_info: pd.DataFrame | Path | None) -> dict[str, float]:
+    """Best achievable loss per workload from data_info.csv (first of :data:`FLOOR_KEYS` present)."""
+    if data_info is None:
+        return {}
+    info = pd.read_csv(data_info) if isinstance(data_info, (str, Path)) else data_info
+    out: dict[str, float] = {}
+    for wl, g in info.groupby("workload"):
+        values = dict(zip(g["key"], g["value"]))
+        for key in FLOOR_KEYS:
+            if key in values and math.isfinite(values[key]):
+                out[str(wl)] = float(values[key])
+                break
+    return out
