@@ -88,7 +88,7 @@ def test_initialisation_matches_recorded_std(recipe: str) -> None:
             if g["init_std"] == 0:
                 assert torch.count_nonzero(p) == 0
             elif p.numel() >= 1000:
-                assert float(p.std()) == pytest.approx(g["init_std"], rel=0.1)
+                assert float(p.detach().std()) == pytest.approx(g["init_std"], rel=0.1)
 
 
 @pytest.mark.parametrize("m", [1, 2, 4, 8, 16])
@@ -155,5 +155,8 @@ def test_schedule_warmup_then_decay(kind: str) -> None:
     s = lr_multipliers(100, kind, 0.1, 0.1)
     assert s[0] == pytest.approx(0.1) and s[9] == pytest.approx(1.0)
     assert all(b > a for a, b in zip(s[:10], s[1:10]))
-    assert s[-1] == pytest.approx(1.0 if kind == "constant" else 0.1)
+    if kind == "constant":
+        assert s[-1] == pytest.approx(1.0)
+    else:  # reaches min_lr_frac at step `steps`, so the last step still learns a little
+        assert 0.1 < s[-1] < 0.11
     assert all(b <= a + 1e-12 for a, b in zip(s[10:], s[11:]))

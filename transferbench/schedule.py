@@ -1,7 +1,7 @@
 """The shared learning-rate schedule: a multiplier on every parameter group's own peak lr.
 
 Linear warmup over ``warmup_frac`` of the steps, then ``cosine``, ``linear`` or ``constant`` decay to
-``min_lr_frac`` x peak at the last step ([Kos25] use 10% linear warmup then linear decay). The
+``min_lr_frac`` x peak at step ``steps`` (just after the last update) ([Kos25] use 10% linear warmup then linear decay). The
 multiplier at step t is applied as group lr = group peak lr x schedule(t) x recipe factor(t).
 """
 
@@ -18,8 +18,8 @@ def lr_multipliers(steps: int, schedule: str, warmup_frac: float, min_lr_frac: f
         if t < warmup:
             out.append((t + 1) / warmup)  # reaches 1 at the end of warmup; never 0 at step 0
             continue
-        span = max(steps - 1 - warmup, 1)
-        progress = min(max((t - warmup) / span, 0.0), 1.0)
+        # progress reaches 1 at step `steps` (after the last update), so no step is wasted at lr 0
+        progress = min(max((t - warmup) / max(steps - warmup, 1), 0.0), 1.0)
         if schedule == "constant":
             decay = 1.0
         elif schedule == "linear":

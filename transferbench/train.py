@@ -101,7 +101,7 @@ def train(cfg: dict[str, Any], out_dir: Path | None = None, progress: bool = Fal
         with diag.record_io(sublayers if watching else [], coord_io), autocast():
             out = model(x)
             loss = wl.loss_fn(out.float(), y)
-        value = float(loss)
+        value = loss.item()
         if not math.isfinite(value):
             diverged_step = t
             log.warning("non-finite loss at step %d: recording the run as diverged", t)
