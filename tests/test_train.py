@@ -120,7 +120,7 @@ def test_show_recipe_prints_resolved_groups() -> None:
 def coord(recipe: str, width: int) -> dict:
     cfg = resolve_run_config({
         "workload": "llama", "recipe": recipe, "width": width, "base_width": 32, "log2_lr": -5,
-        "wd": 0.0, "steps": 4, "coord_steps": 4, "batch_size": 4, "seq_len": 32, "depth": 2,
+        "wd": 0.0, "steps": 4, "coord_steps": 4, "batch_size": 4, "seq_len": 32, "depth": 2, "vocab_size": 256,
         "schedule": "constant", "warmup_frac": 0.0, "eval_batches": 1, "diag_points": 1,
     })
     return train(cfg)["coord_check"]
@@ -133,7 +133,8 @@ def test_coordinate_check_standard_grows_mup_stays_flat() -> None:
     for recipe in ("standard", "mup"):
         narrow, wide = coord(recipe, 32), coord(recipe, 256)
         ratios[recipe] = {q: wide[q][-1] / narrow[q][-1] for q in ("logits_rms", "hidden_rms")}
-    assert ratios["standard"]["logits_rms"] > 3.0, ratios
-    assert ratios["standard"]["hidden_rms"] > 2.0, ratios
+    # measured: standard logits x3.1 and hidden x33 from width 32 to 256; mup x1.06 and x1.13
+    assert ratios["standard"]["logits_rms"] > 2.0, ratios
+    assert ratios["standard"]["hidden_rms"] > 4.0, ratios
     for q in ("logits_rms", "hidden_rms"):
         assert 0.5 < ratios["mup"][q] < 2.0, ratios

@@ -49,6 +49,12 @@ def _overrides(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict[str
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one run per --log2-lr value; each writes OUT/record.json (OUT may hold {log2_lr})."""
+    import os
+
+    # BLAS thread pools must be sized before numpy/torch load: 1-thread jobs side by side are the
+    # fastest way to use a small CPU (DESIGN §7), and oversubscribed OpenBLAS slowed data generation.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(args.threads or 1))
     from transferbench.record import RECORD_NAME, read_record
     from transferbench.train import train
 

@@ -29,7 +29,7 @@ def rng(*key: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64([int(k) for k in key]))
 
 
-class _Source:
+class Source:
     """Shared batch plumbing: subclasses implement ``_sample(gen, batch_size)`` and ``info()``."""
 
     kind = ""
@@ -56,7 +56,7 @@ class _Source:
 # -- llama: sparse Markov chain with Zipfian popularity -----------------------------------------------
 
 
-class MarkovTokens(_Source):
+class MarkovTokens(Source):
     """A sparse Markov chain of order k over V tokens.
 
     The state is the last k tokens (V**k states). Each state has ``branching`` successor slots drawn
@@ -125,12 +125,7 @@ class MarkovTokens(_Source):
     def _marginal_entropies(self) -> list[float]:
         """H(t_0..t_j) for j < k under the stationary distribution of the state (t_0..t_{k-1})."""
         joint = self.stationary.reshape((self.V,) * self.k)
-        out = []
-        for j in range(self.k):
-            marg = joint.sum(axis=tuple(range(j + 1, self.k))) if j + 1 < self.k else joint
-            p = marg[marg > 0]
-            out.append(float(-(p * np.log(p)).sum()))
-        return out
+        return [_entropy(joint.sum(axis=tuple(range(j + 1, self.k))).ravel()) for j in range(self.k)]
 
     def optimal_loss(self) -> float:
         """Expected mean cross-entropy per target of the true chain on one batch row: the first
@@ -175,29 +170,25 @@ class MarkovTokens(_Source):
         tokens = self.sample_tokens(gen, batch_size, self.seq_len + 1)
         return tokens[:, :-1], tokens[:, 1:]
 
+    def unigram_entropy(self) -> float:
+        """Entropy of the stationary token marginal: the loss of a model that ignores context."""
+        return _entropy(self.stationary.reshape(-1, self.V).sum(axis=0))
+
     def info(self) -> dict[str, Any]:
-        reachable = int((self.stationary > 1e-12).sum())
+        """Losses in nats/token: entropy_rate (the floor), optimal_loss (the floor for a batch row,
+        whose first k - 1 targets have short context), unigram_entropy (context ignored), uniform."""
         return {
-            "kind": self.kind,
-            "data_seed": self.data_seed,
-            "vocab_size": self.V,
-            "seq_len": self.seq_len,
-            "markov_order": self.k,
-            "markov_branching": self.b,
-            "zipf_exponent": self.zipf_exponent,
-            "states": self.n_states,
-            "recurrent_states": reachable,
-            "entropy_rate": self.entropy_rate,
-            "optimal_loss": self.optimal_loss(),
-            "unigram_entropy": self._unigram_entropy(),
-            "uniform_loss": math.log(self.V),
+            "kind": self.kind, "data_seed": self.data_seed, "vocab_size": self.V, "seq_len": self.seq_len,
+            "markov_order": self.k, "markov_branching": self.b, "zipf_exponent": self.zipf_exponent,
+            "states": self.n_states, "states_visited": int((self.stationary > 1e-12).sum()),
+            "entropy_rate": self.entropy_rate, "optimal_loss": self.optimal_loss(),
+            "unigram_entropy": self.unigram_entropy(), "uniform_loss": math.log(self.V),
         }
 
-    def _unigram_entropy(self) -> float:
-        """Entropy of the stationary token marginal: the loss of a model that ignores context."""
-        p = self.stationary.reshape(-1, self.V).sum(axis=0) if self.k > 0 else self.stationary
-        p = p[p > 0]
-        return float(-(p * np.log(p)).sum())
+
+def _entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
 
 
 def _merge_duplicates(succ: np.ndarray, prob: np.ndarray) -> np.ndarray:
@@ -220,15 +211,22 @@ def _merge_duplicates(succ: np.ndarray, prob: np.ndarray) -> np.ndarray:
 # -- resnet: synthetic class-template images ----------------------------------------------------------
 
 
-class TemplateImages(_Source):
+class TemplateImages(Source):
     """Synthetic ``num_classes``-way images of shape (3, S, S), float32.
 
-    Each class has ``templates_per_class`` smooth random templates: Gaussian noise at resolution
-    S/4 and S/2 upsampled bilinearly and summed (coarse shape plus finer texture), normalised to zero
-    mean and unit RMS. A sample picks a template of its class and applies a random circular shift of
-    up to S/8 pixels, a horizontal flip, a contrast factor in [0.5, 1.5] and a colour offset, blends in
-    a random other class's template (weight up to ``distractor``), then adds Gaussian pixel noise of
-    std ``noise``. Labels are uniform. The nuisances make a small ResNet need a few hundred steps.
+    Each class has a colour (N(0, ``colour``²) per channel) and ``templates_per_class`` smooth random
+    templates: Gaussian noise at resolution S/4 and S/2 upsampled bilinearly and summed (coarse shape
+    plus finer texture), normalised to zero mean and unit RMS, plus the class colour. A sample picks a
+    template of its class and applies a random circular shift of up to S/8 pixels, a horizontal flip, a
+    contrast factor in [0.5, 1.5] and a colour offset, blends in a random other class's template
+    (weight up to ``distractor``), adds a fresh smooth random field of RMS ``clutter``
+    (class-independent background with the templates' texture) and Gaussian pixel noise of std
+    ``noise``. Labels are uniform.
+
+    Calibration (batch 128, 16x16, noise 1, depth-1 ResNet, AdamW lr 2^-7, 400 steps): the class
+    colour is learnt within ~50 steps (loss ~0.8), the shapes over the following hundreds; eval loss
+    ends near 0.4 at width 8 and 0.2 at width 32 (wider is better). Without clutter the loss was
+    ~0.2 after 50 steps; without the colour cue nothing was learnt in the first 10 steps.
     """
 
     kind = "template-images"
@@ -238,57 +236,65 @@ class TemplateImages(_Source):
         image_size: int,
         num_classes: int,
         batch_size: int,
-        noise: float = 0.6,
+        noise: float = 1.0,
         templates_per_class: int = 2,
         distractor: float = 0.5,
+        clutter: float = 1.0,
+        colour: float = 1.0,
         data_seed: int = 0,
     ) -> None:
         super().__init__(batch_size, data_seed)
         self.size, self.num_classes, self.noise = int(image_size), int(num_classes), float(noise)
         self.per_class, self.distractor = int(templates_per_class), float(distractor)
-        gen = rng(self.data_seed, TASK)
-        n, s = self.num_classes * self.per_class, self.size
-        out = np.zeros((n, 3, s, s))
-        for low in (max(2, s // 4), max(2, s // 2)):
-            up = _bilinear_matrix(low, s)
-            out += np.einsum("ia,ncab,jb->ncij", up, gen.standard_normal((n, 3, low, low)), up)
-        out -= out.mean(axis=(1, 2, 3), keepdims=True)
-        out /= np.sqrt((out**2).mean(axis=(1, 2, 3), keepdims=True))
-        self.templates = out  # index = class * per_class + variant
+        self.clutter, self.colour = float(clutter), float(colour)
+        s = self.size
+        self._ups = [_bilinear_matrix(low, s) for low in (max(2, s // 4), max(2, s // 2))]
+        gen_task = rng(self.data_seed, TASK)
+        templates = self._smooth_fields(gen_task, self.num_classes * self.per_class)
+        templates -= templates.mean(axis=(1, 2, 3), keepdims=True)
+        # A class colour (shared by the class's templates) is an easy cue learnt in a few steps; the
+        # shapes under clutter and noise are the slow part.
+        colour = gen_task.normal(0.0, self.colour, (self.num_classes, 1, 3, 1, 1))
+        templates = templates.reshape(self.num_classes, self.per_class, 3, s, s) + colour
+        self.templates = templates.reshape(-1, 3, s, s)  # index = class * per_class + variant
+
+    def _smooth_fields(self, gen: np.random.Generator, n: int) -> np.ndarray:
+        """n smooth random (3, S, S) fields with unit RMS: noise at S/4 and S/2 upsampled and summed."""
+        out = np.zeros((n, 3, self.size, self.size))
+        for up in self._ups:
+            low = up.shape[1]
+            # Separable upsampling as stacked small matmuls: fastest of the forms we timed (a 3-operand
+            # einsum was 10x slower; one big (n*3, low²) x (low², S²) BLAS call is slow on busy cores).
+            out += up @ gen.standard_normal((n, 3, low, low)) @ up.T
+        return out / np.sqrt((out**2).mean(axis=(1, 2, 3), keepdims=True))
 
     def _sample(self, gen: np.random.Generator, batch_size: int) -> Batch:
-        s, c = self.size, self.num_classes
-        y = gen.integers(0, c, batch_size)
-        variant = gen.integers(0, self.per_class, batch_size)
-        other = (y + gen.integers(1, c, batch_size)) % c  # a different class
-        other_variant = gen.integers(0, self.per_class, batch_size)
+        s, c, n = self.size, self.num_classes, batch_size
+        y = gen.integers(0, c, n)
+        other = (y + gen.integers(1, c, n)) % c  # the distractor's class: never the label's
+        variants = gen.integers(0, self.per_class, (n, 2))
+        mix = gen.uniform(0.0, self.distractor, n)[:, None, None, None]
+        contrast = gen.uniform(0.5, 1.5, n)[:, None, None, None]
+        clean = contrast * (self.templates[y * self.per_class + variants[:, 0]]
+                            + mix * self.templates[other * self.per_class + variants[:, 1]])
+        # Random circular shift and horizontal flip as one gather with per-sample row/col indices.
         max_shift = max(1, s // 8)
-        shifts = gen.integers(-max_shift, max_shift + 1, (batch_size, 2))
-        flip = gen.random(batch_size) < 0.5
-        contrast = gen.uniform(0.5, 1.5, batch_size)
-        offset = gen.normal(0.0, 0.2, (batch_size, 3))
-        mix = gen.uniform(0.0, self.distractor, batch_size)
-        pix = gen.standard_normal((batch_size, 3, s, s))
+        shifts = gen.integers(-max_shift, max_shift + 1, (n, 2))
         rows = (np.arange(s)[None, :] - shifts[:, :1]) % s
         cols = (np.arange(s)[None, :] - shifts[:, 1:]) % s
-        cols = np.where(flip[:, None], s - 1 - cols, cols)
-        idx = (rows[:, None, :, None], cols[:, None, None, :])
-        ch = np.arange(3)[None, :, None, None]
-        main = self.templates[(y * self.per_class + variant)[:, None, None, None], ch, *idx]
-        dist = self.templates[(other * self.per_class + other_variant)[:, None, None, None], ch, *idx]
-        x = contrast[:, None, None, None] * (main + mix[:, None, None, None] * dist)
-        x += offset[:, :, None, None] + self.noise * pix
+        cols = np.where((gen.random(n) < 0.5)[:, None], s - 1 - cols, cols)
+        x = clean[np.arange(n)[:, None, None, None], np.arange(3)[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
+        x += gen.normal(0.0, 0.2, (n, 3, 1, 1))  # colour offset
+        x += self.clutter * self._smooth_fields(gen, n)
+        x += self.noise * gen.standard_normal((n, 3, s, s))
         return x.astype(np.float32), y.astype(np.int64)
 
     def info(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
-            "data_seed": self.data_seed,
-            "image_size": self.size,
-            "num_classes": self.num_classes,
-            "image_noise": self.noise,
-            "templates_per_class": self.per_class,
-            "distractor": self.distractor,
+            "kind": self.kind, "data_seed": self.data_seed, "image_size": self.size,
+            "num_classes": self.num_classes, "image_noise": self.noise, "templates_per_class": self.per_class,
+            "distractor": self.distractor, "clutter": self.clutter, "class_colour": self.colour,
             "uniform_loss": math.log(self.num_classes),
         }
 
@@ -307,7 +313,7 @@ def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
 # -- mlp: random teacher network ----------------------------------------------------------------------
 
 
-class TeacherRegression(_Source):
+class TeacherRegression(Source):
     """Regression on a fixed random teacher ([Fan25]'s minimal synthetic setting is a regression
     with normalized linear layers; the teacher is our choice).
 
@@ -338,19 +344,23 @@ class TeacherRegression(_Source):
         self.label_noise = float(label_noise)
         gen = rng(self.data_seed, TASK)
         dims = [self.in_dim] + [self.teacher_width] * self.teacher_depth
-        self.weights = [gen.normal(0.0, self.gain / math.sqrt(a), (a, b)) for a, b in zip(dims, dims[1:])]
+        pairs = zip(dims[:-1], dims[1:], strict=True)
+        self.weights = [gen.normal(0.0, self.gain / math.sqrt(a), (a, b)) for a, b in pairs]
         self.readout = gen.normal(0.0, 1.0 / math.sqrt(dims[-1]), (dims[-1], self.out_dim))
-        self.mean = np.zeros(self.out_dim)
-        self.std = np.ones(self.out_dim)
+        self.mean, self.std = np.zeros(self.out_dim), np.ones(self.out_dim)
         calib = self.teacher(rng(self.data_seed, CALIB).standard_normal((self.calibration, self.in_dim)))
         self.mean, self.std = calib.mean(axis=0), calib.std(axis=0)
 
     def teacher(self, x: np.ndarray) -> np.ndarray:
-        """The noiseless, standardised teacher output."""
+        """The noiseless, standardised teacher output.
+
+        np.einsum (numpy's own loops), not ``@``: OpenBLAS threads took ~12 ms instead of ~0.7 ms per
+        128-sample batch on a busy 2-core machine, and BLAS kernels differ between CPUs.
+        """
         h = x
         for w in self.weights:
-            h = np.tanh(h @ w)
-        return (h @ self.readout - self.mean) / self.std
+            h = np.tanh(np.einsum("bi,ij->bj", h, w))
+        return (np.einsum("bi,ij->bj", h, self.readout) - self.mean) / self.std
 
     def _sample(self, gen: np.random.Generator, batch_size: int) -> Batch:
         x = gen.standard_normal((batch_size, self.in_dim))
@@ -358,16 +368,10 @@ class TeacherRegression(_Source):
         return x.astype(np.float32), y.astype(np.float32)
 
     def info(self) -> dict[str, Any]:
+        """noise_floor (= label_noise²) is the best achievable mean squared error."""
         return {
-            "kind": self.kind,
-            "data_seed": self.data_seed,
-            "in_dim": self.in_dim,
-            "out_dim": self.out_dim,
-            "teacher_width": self.teacher_width,
-            "teacher_depth": self.teacher_depth,
-            "teacher_activation": "tanh",
-            "teacher_gain": self.gain,
-            "label_noise": self.label_noise,
-            "noise_floor": self.label_noise**2,
-            "target_variance": 1.0 + self.label_noise**2,
+            "kind": self.kind, "data_seed": self.data_seed, "in_dim": self.in_dim, "out_dim": self.out_dim,
+            "teacher_width": self.teacher_width, "teacher_depth": self.teacher_depth,
+            "teacher_activation": "tanh", "teacher_gain": self.gain, "label_noise": self.label_noise,
+            "noise_floor": self.label_noise**2, "target_variance": 1.0 + self.label_noise**2,
         }
