@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from transferbench.config import COMMON_DEFAULTS, WORKLOAD_DEFAULTS, ConfigError, config_hash, resolve_run_config
+from transferbench.config import (
+    COMMON_DEFAULTS,
+    WORKLOAD_DEFAULTS,
+    ConfigError,
+    config_hash,
+    resolve_run_config,
+)
 from transferbench.recipes import RecipeError
 
 log = logging.getLogger("transferbench")

@@ -1,7 +1,7 @@
 """Records -> tables: every ``record.json`` becomes one row of ``runs.csv`` and a few rows of the long
 ``coord_check.csv`` (column definitions: docs/record.md). Also writes ``data_info.csv``, the numeric
-facts about each workload's data (e.g. ``entropy_rate``, the best achievable loss of the synthetic
-token stream), which the plots draw as a floor.
+facts about each workload's data (e.g. ``optimal_loss`` of the synthetic token stream, ``noise_floor``
+of the MLP teacher), whose best achievable loss the plots draw as a floor.
 
 Reads JSON and writes CSV only: this module never imports torch (DESIGN §8 layering).
 """
@@ -35,7 +35,7 @@ COORD_QUANTITIES: tuple[str, ...] = ("logits_rms", "hidden_rms")
 #: Columns of data_info.csv: one row per (workload, numeric key of the record's ``data``).
 DATA_COLUMNS: list[str] = ["workload", "key", "value"]
 #: Keys of ``data`` that are the best loss any model can reach, in order of preference.
-FLOOR_KEYS: tuple[str, ...] = ("best_loss", "entropy_rate", "noise_floor")
+FLOOR_KEYS: tuple[str, ...] = ("best_loss", "optimal_loss", "entropy_rate", "noise_floor")
 
 SORT_KEYS: list[str] = ["workload", "recipe", "wd", "width", "log2_lr", "seed"]
 DIAGNOSTIC_KEYS: tuple[str, ...] = ("top_sv", "log2_top_sv", "rel_update", "sublayer_gain")
@@ -80,7 +80,8 @@ def load_record(path: Path) -> dict[str, Any]:
         raise RecordError(f"{path}: a record is a JSON object, got {type(rec).__name__}")
     version = rec.get("schema_version")
     if version != SUPPORTED_SCHEMA:
-        raise RecordError(f"{path}: schema_version {version!r} is not supported (expected {SUPPORTED_SCHEMA})")
+        raise RecordError(f"{path}: schema_version {version!r} is not supported "
+                          f"(expected {SUPPORTED_SCHEMA})")
     for key in ("config", "summary"):
         if not isinstance(rec.get(key), dict):
             raise RecordError(f"{path}: missing or malformed {key!r}")
@@ -146,7 +147,7 @@ def coord_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     }
     rows = []
     for q in COORD_QUANTITIES:
-        for step, value in zip(steps, cc.get(q) or []):
+        for step, value in zip(steps, cc.get(q) or [], strict=False):
             rows.append({**key, "step": int(step), "quantity": q, "value": _num(value)})
     return rows
 
@@ -176,7 +177,8 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path) -> pd.DataFrame:
             data.extend(data_rows(rec))
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"{path}: malformed record: {exc!r}") from exc
-    table = pd.DataFrame(runs, columns=RUN_COLUMNS).sort_values(SORT_KEYS, kind="stable").reset_index(drop=True)
+    table = pd.DataFrame(runs, columns=RUN_COLUMNS).sort_values(SORT_KEYS, kind="stable")
+    table = table.reset_index(drop=True)
     dup = table.duplicated(["workload", "recipe", "wd", "width", "log2_lr", "seed"], keep=False)
     if dup.any():
         # Metrics average duplicates as one cell; say so rather than hide it.
@@ -193,21 +195,39 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path) -> pd.DataFrame:
     return table
 
 
+#: Text columns of every table: read as strings, or "2401.10000" becomes 2401.1, a version "0.10"
+#: becomes 0.1 and an all-digit config hash loses its leading zeros.
+TEXT_COLUMNS: tuple[str, ...] = (
+    "workload", "recipe", "config_hash", "package_version", "git_commit", "recipe_distribution",
+    "recipe_version", "recipe_arxiv", "run_dir", "widths", "scope", "quantity", "key",
+)
+FLAG_COLUMNS: tuple[str, ...] = ("diverged", "edge", "drift_edge", "wd_drift_edge")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read any table this package writes (runs, coord_check, optima, transfer, ...) with the right
+    dtypes: text columns as strings, flags as bool. Always use this, never a bare ``pd.read_csv``."""
+    header = pd.read_csv(path, nrows=0).columns
+    table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS if c in header})
+    for col in FLAG_COLUMNS:
+        if col in table:
+            table[col] = table[col].astype(str).str.lower().isin(("true", "1", "1.0"))
+    return table
+
+
 def read_runs(path: Path) -> pd.DataFrame:
-    """Read runs.csv back with the dtypes the metrics expect (``diverged`` as bool)."""
-    runs = pd.read_csv(path)
-    runs["diverged"] = runs["diverged"].astype(str).str.lower().isin(("true", "1", "1.0"))
-    return runs
+    """Read runs.csv back (see :func:`read_table`)."""
+    return read_table(path)
 
 
 def best_loss_by_workload(data_info: pd.DataFrame | Path | None) -> dict[str, float]:
     """Best achievable loss per workload from data_info.csv (first of :data:`FLOOR_KEYS` present)."""
     if data_info is None:
         return {}
-    info = pd.read_csv(data_info) if isinstance(data_info, (str, Path)) else data_info
+    info = read_table(data_info) if isinstance(data_info, (str, Path)) else data_info
     out: dict[str, float] = {}
     for wl, g in info.groupby("workload"):
-        values = dict(zip(g["key"], g["value"]))
+        values = dict(zip(g["key"], g["value"], strict=True))
         for key in FLOOR_KEYS:
             if key in values and math.isfinite(values[key]):
                 out[str(wl)] = float(values[key])

@@ -1,12 +1,113 @@
-"""CLI verbs of the analysis half (records -> tables -> metrics -> plots and leaderboard).
-
-They read JSON and CSV only and never import torch.
-"""
+"""CLI verbs of the analysis half: records -> tables -> metrics -> plots and leaderboard, plus
+``grid`` (what a profile would run). They read JSON and CSV only and never import torch."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger("transferbench")
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    """All records -> runs.csv, coord_check.csv, data_info.csv."""
+    from transferbench.aggregate import aggregate
+
+    paths = [Path(p) for p in args.records]
+    for d in args.runs_dir or []:
+        paths += sorted(Path(d).rglob("record.json"))
+    table = aggregate(paths, Path(args.out_dir))
+    log.info("aggregated %d records into %s", len(table), Path(args.out_dir) / "runs.csv")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """runs.csv -> optima.csv, transfer.csv, optima_wd.csv."""
+    from transferbench.aggregate import read_table
+    from transferbench.metrics import write_metrics
+
+    tables = Path(args.tables)
+    paths = write_metrics(read_table(tables / "runs.csv"), tables, n_boot=args.n_boot, seed=args.seed)
+    log.info("wrote %s", ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_plots(args: argparse.Namespace) -> int:
+    """Tables -> the four figures of every workload."""
+    from transferbench.aggregate import best_loss_by_workload, read_table
+    from transferbench.plots import make_plots
+
+    t = Path(args.tables)
+    coord = read_table(t / "coord_check.csv") if (t / "coord_check.csv").exists() else None
+    info = t / "data_info.csv"
+    paths = make_plots(
+        read_table(t / "runs.csv"), read_table(t / "optima.csv"), read_table(t / "transfer.csv"), coord,
+        Path(args.out_dir), best_loss=best_loss_by_workload(info if info.exists() else None),
+    )
+    log.info("wrote %d plots to %s", len(paths), args.out_dir)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """transfer.csv + runs.csv -> leaderboard .md, .csv, .html."""
+    from transferbench.aggregate import read_table
+    from transferbench.leaderboard import write_leaderboard
+    from transferbench.recipes import RecipeError, describe
+
+    t = Path(args.tables)
+    transfer, runs = read_table(t / "transfer.csv"), read_table(t / "runs.csv")
+    meta = {}
+    for name in sorted(set(transfer["recipe"])):
+        try:  # summaries come from the registry when the recipe is installed; the tables suffice otherwise
+            meta[name] = describe(name)
+        except RecipeError:
+            pass
+    write_leaderboard(transfer, runs, Path(args.out), recipes_meta=meta)
+    log.info("wrote %s.{md,csv,html}", args.out)
+    return 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    """Print the train commands a profile expands to (checked exactly as the Snakefile does)."""
+    import yaml
+
+    from transferbench.grid import check_profile, jobs
+
+    profile = yaml.safe_load(Path(args.configfile).read_text())
+    check_profile(profile)
+    all_jobs = jobs(profile)
+    for job in all_jobs:
+        print(job.command())
+    runs = sum(len(j.log2_lrs) for j in all_jobs)
+    log.info("%s: %d jobs, %d runs", args.configfile, len(all_jobs), runs)
+    return 0
 
 
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     """Register aggregate, metrics, plots, leaderboard and grid on the CLI."""
+    p = sub.add_parser("aggregate", help="records -> results/tables/runs.csv (+ coord_check, data_info)")
+    p.add_argument("records", nargs="*", help="record.json files")
+    p.add_argument("--runs-dir", action="append", help="also every record.json below this directory")
+    p.add_argument("--out-dir", default="results/tables")
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("metrics", help="runs.csv -> optima.csv, transfer.csv, optima_wd.csv")
+    p.add_argument("--tables", default="results/tables")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over seeds")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("plots", help="tables -> PNG figures")
+    p.add_argument("--tables", default="results/tables")
+    p.add_argument("--out-dir", default="results/plots")
+    p.set_defaults(func=cmd_plots)
+
+    p = sub.add_parser("leaderboard", help="tables -> leaderboard.{md,csv,html}")
+    p.add_argument("--tables", default="results/tables")
+    p.add_argument("--out", default="results/leaderboard", help="output path without suffix")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("grid", help="print the train commands of a profile")
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.set_defaults(func=cmd_grid)

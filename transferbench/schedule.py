@@ -1,8 +1,8 @@
 """The shared learning-rate schedule: a multiplier on every parameter group's own peak lr.
 
 Linear warmup over ``warmup_frac`` of the steps, then ``cosine``, ``linear`` or ``constant`` decay to
-``min_lr_frac`` x peak at step ``steps`` (just after the last update) ([Kos25] use 10% linear warmup then linear decay). The
-multiplier at step t is applied as group lr = group peak lr x schedule(t) x recipe factor(t).
+``min_lr_frac`` x peak at step ``steps``, just after the last update ([Kos25] use 10% linear warmup
+then linear decay). The multiplier at step t is applied as group lr = group peak lr x schedule(t) x recipe factor(t).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
+import os
+
 # records -> runs table -> metrics -> plots and leaderboard. Pandas/seaborn only: no torch here.
 
 T = f"{R}/tables"
+ENV = "../envs/transferbench.yaml"
 
 
 rule aggregate:
@@ -9,10 +12,15 @@ rule aggregate:
     output:
         runs=f"{T}/runs.csv",
         coord=f"{T}/coord_check.csv",
+        data_info=f"{T}/data_info.csv",
     log:
         f"{R}/logs/aggregate.log",
+    params:
+        tables=lambda w, output: os.path.dirname(output.runs),
+    conda:
+        ENV
     shell:
-        "python -m transferbench aggregate --out-dir {T} {input} > {log} 2>&1"
+        "python -m transferbench aggregate --out-dir {params.tables} {input} > {log} 2>&1"
 
 
 rule metrics:
@@ -24,8 +32,12 @@ rule metrics:
         optima_wd=f"{T}/optima_wd.csv",
     log:
         f"{R}/logs/metrics.log",
+    params:
+        tables=lambda w, input: os.path.dirname(input.runs),
+    conda:
+        ENV
     shell:
-        "python -m transferbench metrics --tables {T} > {log} 2>&1"
+        "python -m transferbench metrics --tables {params.tables} > {log} 2>&1"
 
 
 rule plots:
@@ -45,8 +57,13 @@ rule plots:
         ],
     log:
         f"{R}/logs/plots.log",
+    params:
+        tables=lambda w, input: os.path.dirname(input[0]),
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+    conda:
+        ENV
     shell:
-        "python -m transferbench plots --tables {T} --out-dir {R}/plots > {log} 2>&1"
+        "python -m transferbench plots --tables {params.tables} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule leaderboard:
@@ -59,5 +76,10 @@ rule leaderboard:
         html=report(f"{R}/leaderboard.html", caption="../report/leaderboard.rst", category="Leaderboard"),
     log:
         f"{R}/logs/leaderboard.log",
+    params:
+        tables=lambda w, input: os.path.dirname(input[0]),
+        stem=lambda w, output: os.path.splitext(output.md)[0],
+    conda:
+        ENV
     shell:
-        "python -m transferbench leaderboard --tables {T} --out {R}/leaderboard > {log} 2>&1"
+        "python -m transferbench leaderboard --tables {params.tables} --out {params.stem} > {log} 2>&1"

@@ -31,6 +31,8 @@ for _workload in WORKLOADS:
             threads: int(config.get("threads", 1))
             resources:
                 **GPU,
+            conda:
+                "../envs/transferbench.yaml"
             shell:
                 "{params.cmd} > {log} 2>&1"
 
@@ -56,5 +58,7 @@ for _workload in WORKLOADS:
             threads: int(config.get("threads", 1))
             resources:
                 **GPU,
+            conda:
+                "../envs/transferbench.yaml"
             shell:
                 "{params.cmd} > {log} 2>&1"

@@ -1,0 +1,230 @@
+"""Records -> runs/coord tables -> plots and leaderboard, on small hand-written record.json files
+(docs/record.md) and hand-made tables; partial data must still plot; the analysis never imports torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transferbench.aggregate import (
+    COORD_COLUMNS,
+    RUN_COLUMNS,
+    RecordError,
+    aggregate,
+    best_loss_by_workload,
+    read_table,
+)
+from transferbench.leaderboard import sweep_hash, write_leaderboard
+from transferbench.metrics import compute_metrics
+from transferbench.plots import make_plots
+
+KOS25 = "@article{kosson2025, title = {Weight Decay may matter more than muP}, journal = {arXiv:2510.19093}}"
+
+
+def make_record(recipe="standard", width=64, log2_lr=-6.0, seed=0, eval_loss=2.5, diverged=False,
+                arxiv="2510.19093", citation=KOS25, config_hash="0123456789abcdef", version="0.1.0"):
+    """A record as the trainer writes it; NaN losses become JSON null."""
+    snap = lambda step, sv: {  # noqa: E731
+        "step": step, "matrices": {"blocks.0.attn.q": {"top_sv": sv, "rms": 0.1, "rel_update": 0.01}},
+        "sublayer_gain": {"blocks.0.attn": 1.1},
+        "means": {"top_sv": sv, "log2_top_sv": math.log2(sv), "rms": 0.1, "rel_update": 0.01,
+                  "sublayer_gain": 1.1},
+    }
+    return {
+        "schema_version": 1,
+        "config": {"workload": "llama", "recipe": recipe, "recipe_options": {}, "width": width,
+                   "base_width": 64, "width_mult": width / 64, "depth": 2, "log2_lr": log2_lr,
+                   "lr": 2.0**log2_lr, "wd": 0.1, "seed": seed, "steps": 40, "batch_size": 4},
+        "config_hash": config_hash,
+        "recipe": {"name": recipe, "summary": "s", "citation": citation, "arxiv": arxiv,
+                   "distribution": "transferbench", "version": version, "options": {}},
+        "provenance": {"package_version": "0.1.0", "git_commit": "abc123", "torch_version": "2.5",
+                       "python_version": "3.11", "device": "cpu", "threads": 1,
+                       "recipe_distribution": "transferbench", "recipe_version": version},
+        "data": {"kind": "markov", "entropy_rate": 1.7, "optimal_loss": 1.8},
+        "output_mult": 1.0,
+        "param_groups": [],
+        "summary": {"init_loss": 5.5, "final_loss": None if diverged else eval_loss,
+                    "eval_loss": None if diverged else eval_loss, "diverged": diverged,
+                    "diverged_step": 7 if diverged else None, "steps_completed": 7 if diverged else 40,
+                    "wall_time": 1.5, "throughput": 100.0, "throughput_unit": "tokens/s"},
+        "curve": {"step": [0, 1], "loss": [5.5, 5.0], "lr_mult": [0.1, 0.2]},
+        "diagnostics": [snap(20, 2.0), snap(40, 8.0)],
+        "coord_check": {"step": [0, 1, 2], "logits_rms": [0.0, 0.5, 0.7], "hidden_rms": [1.0, 1.1, 1.2]},
+    }
+
+
+def write(tmp: Path, name: str, rec: dict) -> Path:
+    path = tmp / name / "record.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec, indent=1, allow_nan=False))
+    return path
+
+
+def test_aggregate_writes_runs_and_coord_tables(tmp_path):
+    paths = [
+        write(tmp_path, "a", make_record(width=128, log2_lr=-5.0, config_hash="00000000000000a1")),
+        write(tmp_path, "b", make_record(recipe="mup", arxiv=None, citation="Yang et al., arXiv:2203.03466",
+                                         version="0.10")),
+        write(tmp_path, "c", make_record(width=64, log2_lr=-3.0, diverged=True, arxiv="2401.10000")),
+    ]
+    runs = aggregate(paths, tmp_path / "tables")
+    assert list(runs.columns) == RUN_COLUMNS
+    assert list(runs[["recipe", "width", "log2_lr"]].itertuples(index=False, name=None)) == [
+        ("mup", 64, -6.0), ("standard", 64, -3.0), ("standard", 128, -5.0)]  # sorted
+    div = runs[runs["diverged"]].iloc[0]
+    assert math.isnan(div["eval_loss"]) and div["init_loss"] == 5.5 and div["diverged_step"] == 7
+    assert runs.loc[runs["recipe"] == "mup", "recipe_arxiv"].item() == "2203.03466"  # from the citation
+    assert runs["top_sv"].eq(8.0).all() and runs["log2_top_sv"].eq(3.0).all()  # last snapshot's means
+    assert runs["sublayer_gain"].eq(1.1).all() and runs["run_dir"].str.endswith(("a", "b", "c")).all()
+
+    back = read_table(tmp_path / "tables" / "runs.csv")  # text columns survive the CSV round trip
+    assert list(back.columns) == RUN_COLUMNS and back["diverged"].dtype == bool
+    assert set(back["recipe_arxiv"]) == {"2203.03466", "2401.10000", "2510.19093"}
+    assert "00000000000000a1" in set(back["config_hash"]) and "0.10" in set(back["recipe_version"])
+
+    coord = read_table(tmp_path / "tables" / "coord_check.csv")
+    assert list(coord.columns) == COORD_COLUMNS and len(coord) == 3 * 2 * 3
+    assert set(coord["quantity"]) == {"logits_rms", "hidden_rms"}
+    info = read_table(tmp_path / "tables" / "data_info.csv")
+    assert info.query("key == 'entropy_rate'")["value"].item() == 1.7
+    assert best_loss_by_workload(tmp_path / "tables" / "data_info.csv") == {"llama": 1.8}  # optimal_loss
+
+
+def test_a_bad_record_raises_an_error_naming_the_file(tmp_path):
+    good = write(tmp_path, "good", make_record())
+    broken = tmp_path / "broken" / "record.json"
+    broken.parent.mkdir()
+    broken.write_text('{"schema_version": 1, "config": ')
+    with pytest.raises(RecordError, match="broken"):
+        aggregate([good, broken], tmp_path / "t")
+    rec = make_record()
+    del rec["summary"]
+    with pytest.raises(RecordError, match="nosummary.*summary"):
+        aggregate([write(tmp_path, "nosummary", rec)], tmp_path / "t")
+
+
+# -- hand-made tables for plots and leaderboard ---------------------------------------------------------
+RECIPES = {"standard": ("2510.19093", -1.3), "mup-independent-wd": ("2510.19093", 0.0),
+           "sqrt-d": ("2510.15262", -0.3), "my-plugin": ("2401.00001", 0.5)}
+
+
+GRID = tuple(np.arange(-9.0, -2.0))
+
+
+def runs_table(widths=(32, 64, 128), lrs=GRID, seeds=(0, 1), recipes=RECIPES) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for recipe, (arxiv, drift) in recipes.items():
+        for w in widths:
+            for x in lrs:
+                for s in seeds:
+                    opt = -5.5 + drift * math.log2(w / 64)
+                    loss = 2.0 + 0.1 * (x - opt) ** 2 + 0.01 * rng.standard_normal()
+                    bad = loss > 5.0 or (recipe == "standard" and w == 128 and x >= -3)
+                    rows.append({
+                        "workload": "llama", "recipe": recipe, "width": w, "base_width": 64, "log2_lr": x,
+                        "wd": 0.1, "seed": s, "init_loss": 5.0, "eval_loss": np.nan if bad else loss,
+                        "diverged": bad, "log2_top_sv": 0.75 * math.log2(w) + 0.1 * x,
+                        "config_hash": f"{len(rows):016x}", "package_version": "0.1.0",
+                        "git_commit": "abc", "recipe_distribution": "my-dist" if recipe == "my-plugin" else
+                        "transferbench", "recipe_version": "1.2" if recipe == "my-plugin" else "0.1.0",
+                        "recipe_arxiv": arxiv,
+                    })
+    return pd.DataFrame(rows)
+
+
+def coord_table(runs: pd.DataFrame) -> pd.DataFrame:
+    keys = runs[["workload", "recipe", "width", "base_width", "log2_lr", "wd", "seed"]].drop_duplicates()
+    rows = [{**k, "step": t, "quantity": q, "value": (0.0 if t == 0 and q == "logits_rms" else 1.0 + t)}
+            for k in keys.to_dict("records") for t in range(3) for q in ("logits_rms", "hidden_rms")]
+    return pd.DataFrame(rows)
+
+
+def assert_pngs(paths: list[Path], n: int) -> None:
+    assert len(paths) == n
+    for p in paths:
+        data = Path(p).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, p
+
+
+def test_plots_full_data(tmp_path):
+    runs = runs_table()
+    optima, transfer = compute_metrics(runs, n_boot=50)
+    paths = make_plots(runs, optima, transfer, coord_table(runs), tmp_path, best_loss={"llama": 1.9})
+    assert_pngs(paths, 4)
+    assert {p.name for p in paths} == {"lr_sweep_llama.png", "optimal_lr_llama.png",
+                                       "singular_values_llama.png", "coord_check_llama.png"}
+
+
+@pytest.mark.parametrize("case", ["all_diverged", "single_width", "single_seed", "single_lr", "no_coord"])
+def test_plots_partial_data(tmp_path, case):
+    kw = {"single_width": {"widths": (64,)}, "single_seed": {"seeds": (0,)},
+          "single_lr": {"lrs": (-6.0,)}}.get(case, {})
+    runs = runs_table(recipes={"standard": RECIPES["standard"], "sqrt-d": RECIPES["sqrt-d"]}, **kw)
+    if case == "all_diverged":
+        sel = runs["recipe"] == "sqrt-d"
+        runs.loc[sel, ["eval_loss", "log2_top_sv"]] = np.nan
+        runs.loc[sel, "diverged"] = True
+    optima, transfer = compute_metrics(runs, n_boot=20)
+    coord = None if case == "no_coord" else coord_table(runs)
+    assert_pngs(make_plots(runs, optima, transfer, coord, tmp_path), 4)
+
+
+def test_leaderboard_md_csv_html(tmp_path):
+    runs = runs_table()
+    _, transfer = compute_metrics(runs, n_boot=50)
+    write_leaderboard(transfer, runs, tmp_path / "leaderboard", {"my-plugin": {"summary": "a toy plugin"}})
+    md, html = (tmp_path / "leaderboard.md").read_text(), (tmp_path / "leaderboard.html").read_text()
+    csv = read_table(tmp_path / "leaderboard.csv")
+    for recipe, (arxiv, _) in RECIPES.items():
+        assert recipe in md and recipe in html and recipe in set(csv["recipe"])
+        assert f"https://arxiv.org/abs/{arxiv}" in md and f"https://arxiv.org/abs/{arxiv}" in html
+        assert arxiv in set(csv["recipe_arxiv"])
+    h = hashlib.sha256("\n".join(sorted(set(runs["config_hash"]))).encode()).hexdigest()[:12]
+    assert sweep_hash(runs) == h
+    for text in (md, html):
+        assert "@misc{transferbench" in text and h in text and "0.1.0" in text and str(len(runs)) in text
+    assert "a toy plugin" in md and "my-dist" in md and "1.2" in md
+    # Self-contained HTML: inline style, no external assets.
+    assert "<style>" in html and "<script" not in html and "<link" not in html and "src=" not in html
+    # Overall ranking: perfect transfer first, the largest drift last.
+    overall = csv[csv["scope"] == "overall"].sort_values("rank")
+    assert overall["recipe"].iloc[0] == "mup-independent-wd" and overall["recipe"].iloc[-1] == "standard"
+    wl = csv[csv["scope"] == "llama"]
+    assert wl["rank"].tolist() == [1, 2, 3, 4] and wl["regret_rel"].is_monotonic_increasing
+
+
+def test_end_to_end_from_records(tmp_path):
+    paths = []
+    for recipe in ("standard", "mup"):
+        for w in (32, 64):
+            for x in (-8.0, -7.0, -6.0, -5.0, -4.0):
+                loss = 2.0 + 0.1 * (x + 6.0 + (math.log2(w / 64) if recipe == "standard" else 0)) ** 2
+                diverged = x == -4.0 and w == 64
+                rec = make_record(recipe=recipe, width=w, log2_lr=x, eval_loss=loss, diverged=diverged,
+                                  config_hash=f"{len(paths):016x}")
+                paths.append(write(tmp_path / "runs", f"{recipe}-{w}-{x}", rec))
+    aggregate(paths, tmp_path / "tables")
+    runs = read_table(tmp_path / "tables" / "runs.csv")
+    optima, transfer = compute_metrics(runs, n_boot=20)
+    assert transfer.set_index("recipe").loc["mup", "drift"] == pytest.approx(0.0, abs=1e-9)
+    coord = read_table(tmp_path / "tables" / "coord_check.csv")
+    assert_pngs(make_plots(runs, optima, transfer, coord, tmp_path / "fig"), 4)
+    write_leaderboard(transfer, runs, tmp_path / "lb" / "leaderboard")
+    assert "arxiv.org/abs/2510.19093" in (tmp_path / "lb" / "leaderboard.md").read_text()
+
+
+def test_analysis_modules_never_import_torch():
+    code = ("import sys, transferbench.aggregate, transferbench.metrics, transferbench.plots, "
+            "transferbench.leaderboard; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,258 @@
+"""The leaderboard (DESIGN §7): Markdown, CSV and self-contained HTML from the committed tables.
+
+Primary score: relative transfer regret at the widest width (DESIGN §6), lower is better. Every number,
+citation and the sweep hash come from transfer.csv and runs.csv, so a reader can rebuild the leaderboard
+from those two tables; ``recipes_meta`` only adds one-line recipe descriptions. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+CSV_COLUMNS = ["scope", "rank", "recipe", "wd", "regret_rel", "regret", "regret_lo", "regret_hi", "drift",
+               "drift_lo", "drift_hi", "drift_edge", "sensitivity", "best_loss", "widths", "n_seeds",
+               "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version"]
+EDGE_NOTE = ("† an optimal lr lies on the edge of the lr grid for some width: the number is a bound, "
+             "not an estimate (widen the lr grid)")
+INTRO = ("How well does a learning rate tuned at the base width transfer to the widest width? "
+         "regret_rel = (loss at the widest width trained with the tuning width's optimal lr - best loss "
+         "at the widest width) / best loss (DESIGN §6); drift = octaves the optimal lr moves per doubling "
+         "of width (0 = perfect); sensitivity = lr sensitivity of Wortsman et al. 2023 (arXiv 2309.14322) "
+         "at the widest width; regret in the workload's loss unit (nats, or MSE for mlp).")
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr:nth-child(even){background:#fafafa}
+.edge{color:#b22222}pre{background:#f6f6f6;padding:1em;overflow-x:auto}footer{color:#555;font-size:.9em}"""
+
+
+def sweep_hash(runs: pd.DataFrame) -> str:
+    """First 12 hex of sha256 over the sorted unique config_hash values, joined by newlines."""
+    hashes = sorted({str(h) for h in runs["config_hash"].dropna()})
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:12]
+
+
+def _versions(runs: pd.DataFrame) -> str:
+    return ", ".join(sorted({str(v) for v in runs["package_version"].dropna()})) or "unknown"
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _flag(x: Any) -> bool:
+    return str(x).strip().lower() in ("true", "1", "1.0")
+
+
+def _rank(values: pd.Series) -> pd.Series:
+    """1 = lowest; ties share the better rank; missing values rank last."""
+    filled = values.astype(float).fillna(math.inf)
+    return filled.rank(method="min").astype(int)
+
+
+def overall_ranking(transfer: pd.DataFrame) -> pd.DataFrame:
+    """Per recipe: mean regret_rel over workloads (and wd values), ranked, lower is better."""
+    t = transfer.assign(regret_rel=pd.to_numeric(transfer["regret_rel"], errors="coerce"))
+    rows = []
+    for recipe, g in t.groupby("recipe", sort=True):
+        ok = g[g["regret_rel"].notna()]
+        rows.append({"scope": "overall", "recipe": recipe, "regret_rel": ok["regret_rel"].mean(),
+                     "n_workloads": ok["workload"].nunique(),
+                     **{k: g[k].dropna().iloc[0] if g[k].notna().any() else None
+                        for k in ("recipe_arxiv", "recipe_distribution", "recipe_version")}})
+    out = pd.DataFrame(rows, columns=["scope", "recipe", "regret_rel", "n_workloads", "recipe_arxiv",
+                                      "recipe_distribution", "recipe_version"])
+    out.insert(1, "rank", _rank(out["regret_rel"]) if len(out) else [])
+    return out.sort_values(["rank", "recipe"]).reset_index(drop=True)
+
+
+def workload_ranking(transfer: pd.DataFrame, workload: str) -> pd.DataFrame:
+    """The rows of one workload, ranked by regret_rel (lower is better)."""
+    t = transfer[transfer["workload"] == workload].copy()
+    t["regret_rel"] = pd.to_numeric(t["regret_rel"], errors="coerce")
+    t.insert(0, "rank", _rank(t["regret_rel"]))
+    t.insert(0, "scope", workload)
+    return t.sort_values(["rank", "recipe", "wd"]).reset_index(drop=True)
+
+
+def leaderboard_table(transfer: pd.DataFrame) -> pd.DataFrame:
+    """The CSV: overall rows (scope "overall") then each workload's ranked rows."""
+    parts = [overall_ranking(transfer)]
+    parts += [workload_ranking(transfer, wl) for wl in sorted(transfer["workload"].unique())]
+    table = pd.concat([p.reindex(columns=CSV_COLUMNS) for p in parts], ignore_index=True)
+    # Overall rows leave per-workload columns empty; keep integers and flags readable (not 3.0, 1.0).
+    for col in ("rank", "n_seeds", "n_workloads"):
+        table[col] = pd.to_numeric(table[col], errors="coerce").round().astype("Int64")
+    edge = table["drift_edge"].map(lambda x: None if pd.isna(x) else _flag(x))
+    table["drift_edge"] = edge.astype("boolean")
+    return table
+
+
+def bibtex(runs: pd.DataFrame) -> str:
+    """A BibTeX entry for citing this leaderboard (its sweep hash pins the exact set of runs)."""
+    h, v = sweep_hash(runs), _versions(runs)
+    return (
+        "@misc{transferbench,\n"
+        "  title        = {transferbench: a leaderboard of learning-rate transfer across model widths},\n"
+        "  author       = {{transferbench developers}},\n"
+        f"  howpublished = {{transferbench {v}, sweep {h}}},\n"
+        f"  version      = {{{v}}},\n"
+        f"  note         = {{Sweep hash {h} over {len(runs)} runs; primary score: relative transfer regret "
+        "at the widest width}\n"
+        "}"
+    )
+
+
+# -- cell formatting (shared by Markdown and HTML) -------------------------------------------------------
+def _num(x: Any, fmt: str = "{:.3g}") -> str:
+    return fmt.format(float(x)) if _finite(x) else "n/a"
+
+
+def _with_ci(x: Any, lo: Any, hi: Any, fmt: str) -> str:
+    s = _num(x, fmt)
+    return s + (f" [{_num(lo, fmt)}, {_num(hi, fmt)}]" if _finite(lo) and _finite(hi) else "")
+
+
+def _cells(row: pd.Series, many_wd: bool) -> dict[str, str]:
+    edge = " †" if _flag(row.get("drift_edge")) else ""
+    cells = {"rank": str(row["rank"]), "recipe": str(row["recipe"])}
+    if many_wd:
+        cells["wd"] = _num(row["wd"], "{:g}")
+    cells.update({
+        "regret_rel": (_num(row["regret_rel"], "{:.2%}") if _finite(row["regret_rel"]) else "n/a") + edge,
+        "regret": _with_ci(row["regret"], row.get("regret_lo"), row.get("regret_hi"), "{:.4f}"),
+        "drift (oct/doubling) [95% CI]": _with_ci(row["drift"], row["drift_lo"], row["drift_hi"], "{:+.2f}")
+        + edge,
+        "sensitivity": _num(row["sensitivity"], "{:.4f}"),
+        "best loss": _num(row["best_loss"], "{:.4f}"),
+        "widths": str(row["widths"]),
+    })
+    return cells
+
+
+def _meta(row: pd.Series) -> tuple[str | None, str, str]:
+    arxiv = str(row["recipe_arxiv"]) if _finite_str(row.get("recipe_arxiv")) else None
+    dist = str(row["recipe_distribution"]) if _finite_str(row.get("recipe_distribution")) else "—"
+    ver = str(row["recipe_version"]) if _finite_str(row.get("recipe_version")) else "—"
+    return arxiv, dist, ver
+
+
+def _finite_str(x: Any) -> bool:
+    missing = x is None or (isinstance(x, float) and math.isnan(x))
+    return not missing and str(x) not in ("", "nan", "None")
+
+
+# -- Markdown -------------------------------------------------------------------------------------------
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    esc = [[c.replace("|", "\\|") for c in r] for r in [header, *rows]]
+    lines = ["| " + " | ".join(esc[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in esc[1:]])
+
+
+def _md_link(arxiv: str | None) -> str:
+    return f"[arXiv:{arxiv}](https://arxiv.org/abs/{arxiv})" if arxiv else "—"
+
+
+def _sections(transfer: pd.DataFrame) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """(title, header, rows) of each table; link cells are (arxiv id,) tuples rendered per format."""
+    out = []
+    overall = overall_ranking(transfer)
+    n_wl = transfer["workload"].nunique()
+    rows = []
+    for _, r in overall.iterrows():
+        arxiv, dist, ver = _meta(r)
+        rel = _num(r["regret_rel"], "{:.2%}") if _finite(r["regret_rel"]) else "n/a"
+        covered = f"{r['n_workloads']} of {n_wl}"
+        rows.append([str(r["rank"]), str(r["recipe"]), rel, covered, (arxiv,), dist, ver])
+    out.append(("Overall ranking: relative transfer regret at the widest width, mean over workloads "
+                "(and swept wd values), lower is better",
+                ["rank", "recipe", "mean regret_rel", "workloads", "citation", "distribution", "version"],
+                rows))
+    many_wd = transfer.groupby("workload")["wd"].nunique().max() > 1 if len(transfer) else False
+    for wl in sorted(transfer["workload"].unique()):
+        rows, header = [], []
+        for _, r in workload_ranking(transfer, wl).iterrows():
+            cells = _cells(r, many_wd)
+            arxiv, dist, ver = _meta(r)
+            header = [*cells, "citation", "distribution", "version"]
+            rows.append([*cells.values(), (arxiv,), dist, ver])
+        out.append((f"Workload: {wl}", header, rows))
+    return out
+
+
+def _footer_facts(runs: pd.DataFrame) -> list[str]:
+    commits = sorted({str(c) for c in runs["git_commit"].dropna()}) if "git_commit" in runs else []
+    return [f"sweep hash: {sweep_hash(runs)} (sha256 of the sorted unique config_hash values, first 12 hex)",
+            f"transferbench version(s): {_versions(runs)}", f"runs: {len(runs)}",
+            f"git commit(s): {', '.join(commits) or 'unknown'}"]
+
+
+def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:
+    parts = ["# transferbench leaderboard", "", INTRO, ""]
+    for title, header, rows in _sections(transfer):
+        body = [[_md_link(c[0]) if isinstance(c, tuple) else c for c in r] for r in rows]
+        parts += [f"## {title}", "", _md_table(header, body), ""]
+    parts += [EDGE_NOTE, ""]
+    if recipes_meta:
+        parts += ["## Recipes", ""]
+        parts += [f"- **{n}**: {m.get('summary', '')}" for n, m in _described(transfer, recipes_meta)] + [""]
+    parts += ["---", ""] + [f"- {f}" for f in _footer_facts(runs)]
+    parts += ["", "Cite this leaderboard:", "", "```bibtex", bibtex(runs), "```", ""]
+    return "\n".join(parts)
+
+
+def _described(transfer: pd.DataFrame, meta: dict) -> list[tuple[str, dict]]:
+    shown = set(transfer["recipe"])
+    return [(n, m) for n, m in sorted(meta.items()) if n in shown and isinstance(m, dict)]
+
+
+# -- HTML -----------------------------------------------------------------------------------------------
+def _html_cell(c: Any) -> str:
+    if isinstance(c, tuple):
+        if not c[0]:
+            return "<td>—</td>"
+        a = html.escape(c[0])
+        return f'<td><a href="https://arxiv.org/abs/{a}">arXiv:{a}</a></td>'
+    text = html.escape(str(c)).replace(" †", ' <span class="edge">†</span>')
+    numeric = text[:1].isdigit() or text[:1] in "+-" or text.startswith("n/a")
+    return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
+
+
+def to_html(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:
+    body = ["<h1>transferbench leaderboard</h1>", f"<p>{html.escape(INTRO)}</p>"]
+    for title, header, rows in _sections(transfer):
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        trs = "".join("<tr>" + "".join(_html_cell(c) for c in r) + "</tr>" for r in rows)
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
+    body.append(f'<p class="edge">{html.escape(EDGE_NOTE)}</p>')
+    if recipes_meta:
+        items = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(str(m.get('summary', '')))}</li>"
+                        for n, m in _described(transfer, recipes_meta))
+        body.append(f"<h2>Recipes</h2><ul>{items}</ul>")
+    facts = "".join(f"<li>{html.escape(f)}</li>" for f in _footer_facts(runs))
+    body.append(f"<footer><hr><ul>{facts}</ul><p>Cite this leaderboard:</p>"
+                f"<pre>{html.escape(bibtex(runs))}</pre></footer>")
+    head = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>transferbench leaderboard</title><style>{STYLE}</style></head><body>\n")
+    return head + "\n".join(body) + "\n</body></html>\n"
+
+
+def write_leaderboard(transfer: pd.DataFrame, runs: pd.DataFrame, out_stem: Path,
+                      recipes_meta: dict | None = None) -> None:
+    """Write ``{out_stem}.md``, ``.csv`` and ``.html``."""
+    out_stem = Path(out_stem)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    path = out_stem.parent / out_stem.name  # the stem may hold dots: append, never replace, a suffix
+    Path(f"{path}.md").write_text(to_markdown(transfer, runs, recipes_meta))
+    leaderboard_table(transfer).to_csv(f"{path}.csv", index=False)
+    Path(f"{path}.html").write_text(to_html(transfer, runs, recipes_meta))

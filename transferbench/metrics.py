@@ -1,0 +1,332 @@
+"""Transfer metrics (DESIGN §6) computed from the runs table: optimal lr per width, drift, transfer
+regret, lr sensitivity, "wider is better" and singular-value invariance, with bootstrap CIs over seeds.
+
+Everything is per (workload, recipe, wd). The loss of a run is its ``eval_loss`` capped at its initial
+loss L0, and a diverged run counts as L0: min(L, L0) as in the lr sensitivity of Wortsman et al. 2023
+(arXiv 2309.14322), so a divergence is a bad result, never a missing one. Confidence intervals come
+from one bootstrap over seed ids per group (all widths resampled jointly), as t intervals on the
+bootstrap standard error, honest with few seeds (see :func:`bootstrap_ci`). Pure pandas/numpy: this
+module never imports torch.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+GROUP = ["workload", "recipe", "wd"]
+OPTIMA_COLUMNS = ["workload", "recipe", "wd", "width", "n_seeds", "opt_log2_lr", "opt_log2_lr_lo",
+                  "opt_log2_lr_hi", "opt_loss", "edge"]
+TRANSFER_COLUMNS = ["workload", "recipe", "wd", "widths", "tuning_width", "widest_width", "drift", "drift_lo",
+                    "drift_hi", "drift_edge", "regret", "regret_lo", "regret_hi", "regret_rel", "best_loss",
+                    "sensitivity", "wider_worse_frac", "sv_spread", "n_seeds", "recipe_arxiv",
+                    "recipe_distribution", "recipe_version"]
+OPTIMA_WD_COLUMNS = ["workload", "recipe", "width", "n_seeds", "opt_log2_wd", "opt_log2_wd_lo",
+                     "opt_log2_wd_hi", "opt_loss", "edge"]
+WD_TRANSFER_COLUMNS = ["wd_drift", "wd_drift_lo", "wd_drift_hi", "wd_drift_edge"]
+CI = (2.5, 97.5)  # percentiles of the optional plain percentile interval (95%)
+
+
+# -- pure building blocks ---------------------------------------------------------------------------
+def capped_loss(runs: pd.DataFrame) -> pd.Series:
+    """min(eval_loss, init_loss), with diverged or non-finite runs at init_loss (Wortsman et al. 2023)."""
+    loss = pd.to_numeric(runs["eval_loss"], errors="coerce").astype(float)
+    l0 = pd.to_numeric(runs["init_loss"], errors="coerce").astype(float)
+    bad = runs["diverged"].astype(bool) | ~np.isfinite(loss)
+    return loss.where(~bad, l0).clip(upper=l0)
+
+
+def parabola_optimum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, bool]:
+    """(x*, min y, edge) of a curve sampled on grid ``x`` (NaN = missing point), DESIGN §6.
+
+    x* is the vertex of the parabola through the argmin and its two neighbours, clamped to the
+    neighbours' range; if the argmin has no neighbour on one side (grid edge), x* is that grid value and
+    edge is True. Through three points, y = a x^2 + b x + c has its vertex at -b / 2a (Newton form below).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(y) == 0:
+        return np.nan, np.nan, False
+    i = int(np.argmin(y))
+    if i == 0 or i == len(y) - 1:
+        return float(x[i]), float(y[i]), True
+    (x0, x1, x2), (y0, y1, y2) = x[i - 1:i + 2], y[i - 1:i + 2]
+    # Divided differences: a = f[x0,x1,x2], b = f[x0,x1] - a (x0 + x1).
+    d01, d12 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
+    a = (d12 - d01) / (x2 - x0)
+    vertex = x1 if a <= 0 else -(d01 - a * (x0 + x1)) / (2 * a)
+    return float(np.clip(vertex, x0, x2)), float(y1), False
+
+
+def slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y on x over finite points (NaN with fewer than two distinct x)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(np.unique(x)) < 2:
+        return np.nan
+    xc = x - x.mean()
+    return float((xc * (y - y.mean())).sum() / (xc**2).sum())
+
+
+def interp_loss(x: np.ndarray, y: np.ndarray, at: float) -> float:
+    """Piecewise-linear interpolation of a curve at ``at`` over its finite points, clamped to the grid."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(y)
+    if not ok.any() or not np.isfinite(at):
+        return np.nan
+    return float(np.interp(at, x[ok], y[ok]))
+
+
+def sensitivity(y: np.ndarray) -> float:
+    """Wortsman et al. 2023 lr sensitivity: mean over the grid of min(L, L0) - L* (y already capped)."""
+    y = np.asarray(y, float)
+    y = y[np.isfinite(y)]
+    return float(np.mean(y - y.min())) if len(y) else np.nan
+
+
+def wider_worse_frac(widths: np.ndarray, losses: np.ndarray) -> float:
+    """Fraction of width pairs (narrow, wide) in which the wider model has the higher loss."""
+    w, y = np.asarray(widths, float), np.asarray(losses, float)
+    ok = np.isfinite(y)
+    w, y = w[ok], y[ok]
+    pairs = [(i, j) for i in range(len(w)) for j in range(len(w)) if w[i] < w[j]]
+    return float(np.mean([y[j] > y[i] for i, j in pairs])) if pairs else np.nan
+
+
+def sv_at_lr(g: pd.DataFrame, log2_lr: float) -> pd.Series:
+    """Per width: log2 top singular value (seed mean) at the grid lr nearest ``log2_lr`` ([Fan25])."""
+    out = {}
+    for width, gw in g.groupby("width"):
+        grid = np.sort(gw["log2_lr"].unique())
+        if not np.isfinite(log2_lr) or len(grid) == 0:
+            out[width] = np.nan
+            continue
+        near = grid[np.argmin(np.abs(grid - log2_lr))]  # ties -> the lower lr
+        out[width] = pd.to_numeric(gw.loc[gw["log2_lr"] == near, "log2_top_sv"], errors="coerce").mean()
+    return pd.Series(out, dtype=float, name="log2_top_sv").rename_axis("width")
+
+
+def tuning_width(widths: np.ndarray, base_width: float) -> int:
+    """The width whose optimum is transferred: ``base_width`` if swept, else the narrowest."""
+    widths = np.asarray(widths)
+    return int(base_width) if np.isfinite(base_width) and base_width in widths else int(widths.min())
+
+
+# -- seeds and the bootstrap --------------------------------------------------------------------------
+def _cube(g: pd.DataFrame, axes: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Capped loss as a dense array over ``axes`` (first axis: seed), NaN where no run exists."""
+    cell = g.groupby(axes)["capped"].mean()
+    levels = [np.sort(g[a].unique()) for a in axes]
+    full = cell.reindex(pd.MultiIndex.from_product(levels, names=axes))
+    return levels, full.to_numpy(float, copy=True).reshape([len(v) for v in levels])
+
+
+def _seed_means(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Weighted seed means (weights: (B, S) resample counts) of a (S, ...) array, ignoring NaN."""
+    ok = np.isfinite(a)
+    num = np.tensordot(weights, np.where(ok, a, 0.0), axes=(1, 0))
+    den = np.tensordot(weights, ok.astype(float), axes=(1, 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _resamples(n_seeds: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Row 0: every seed once (the point estimate); rows 1..: seed ids drawn with replacement."""
+    point = np.ones((1, n_seeds))
+    if n_seeds < 2 or n_boot <= 0:
+        return point
+    return np.vstack([point, rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot)])
+
+
+# Student t_{0.975, df} for df = 1..30; beyond, the Cornish-Fisher expansion of t in 1/df is exact to 1e-3.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+_Z975 = 1.959964
+
+
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom."""
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def bootstrap_ci(point: float, samples: np.ndarray, n_seeds: int, method: str = "t") -> tuple[float, float]:
+    """95% interval from bootstrap ``samples`` of a statistic over ``n_seeds`` seeds (NaN with one seed).
+
+    ``method="t"`` (the default, used by compute_metrics) is the standard bootstrap interval
+    point ± t_{n-1} * sqrt(n/(n-1)) * sd(samples) (Efron & Tibshirani 1993, An Introduction to the
+    Bootstrap, §12.2, with Student's t for few seeds; sqrt(n/(n-1)) undoes the plug-in variance bias), which
+    for a mean is exactly Student's t interval. ``method="percentile"`` is the plain 2.5/97.5 percentile
+    interval: it under-covers badly with few seeds (with 2 seeds there are 3 distinct resamples and it is
+    on average *narrower* than with 8), so it is not the default.
+    """
+    s = np.asarray(samples, float)
+    s = s[np.isfinite(s)]
+    if n_seeds < 2 or len(s) < 2 or not np.isfinite(point):
+        return np.nan, np.nan
+    if method == "percentile":
+        lo, hi = np.percentile(s, CI)
+        return float(lo), float(hi)
+    half = t975(n_seeds - 1) * np.sqrt(n_seeds / (n_seeds - 1)) * float(np.std(s))
+    return float(point - half), float(point + half)
+
+
+def _ci(values: np.ndarray, n_seeds: int) -> tuple[float, float]:
+    """CI of a (1 + B,) array: row 0 the estimate, rows 1.. its bootstrap resamples."""
+    return bootstrap_ci(values[0], values[1:], n_seeds)
+
+
+def _rng(seed: int, key: tuple) -> np.random.Generator:
+    # One stream per group, so a group's CI does not change when other recipes are added.
+    return np.random.default_rng([seed, zlib.crc32(repr(key).encode())])
+
+
+def _optima(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """parabola_optimum over the last axis of (B, W, X) curves -> opt, min, edge, each (B, W)."""
+    res = [[parabola_optimum(x, c) for c in row] for row in curves]
+    arr = np.array(res, dtype=float).reshape(*curves.shape[:2], 3)
+    return arr[..., 0], arr[..., 1], arr[..., 2] > 0
+
+
+# -- per group ----------------------------------------------------------------------------------------
+def _width_rows(key: tuple, g: pd.DataFrame, widths: np.ndarray, grid: np.ndarray, opt: np.ndarray,
+                opt_loss: np.ndarray, edge: np.ndarray) -> list[list]:
+    """Per width: [*key, width, n_seeds, opt, opt_lo, opt_hi, opt_loss, edge] (row 0 = point estimate).
+    The CI is clipped to the grid: an optimum is never fitted outside it."""
+    rows = []
+    for j, w in enumerate(widths):
+        n = int(g.loc[g["width"] == w, "seed"].nunique())
+        lo, hi = np.clip(_ci(opt[:, j], n), grid.min(), grid.max())
+        rows.append([*key, int(w), n, opt[0, j], lo, hi, opt_loss[0, j], bool(edge[0, j])])
+    return rows
+
+
+def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[list], dict]:
+    """Optima per width and the transfer summary of one (workload, recipe, wd), DESIGN §6."""
+    (seeds, widths, grid), a = _cube(g, ["seed", "width", "log2_lr"])
+    # A width at which every run diverged has no optimum (its capped curve is flat at L0): NaN, so that
+    # the derived metrics are NaN (ranked last) instead of a perfect-looking zero regret.
+    alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
+    a[:, ~alive, :] = np.nan
+    # Row 0 of every (1 + B, ...) array is the estimate on all seeds, rows 1.. are bootstrap resamples,
+    # the same seed draw for every width (so drift and regret CIs keep the across-width correlation).
+    means = _seed_means(_resamples(len(seeds), n_boot, _rng(seed, key)), a)  # (1+B, W, L)
+    opt, opt_loss, edge = _optima(grid, means)
+    tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
+    t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
+    drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
+    # Regret: the widest width's loss at the tuning width's optimum, minus its own best loss.
+    transferred = [interp_loss(grid, means[b, wide], opt[b, t]) for b in range(len(opt))]
+    regret = np.array(transferred) - opt_loss[:, wide]
+    if len(widths) < 2:  # nothing is transferred with a single width
+        regret[:] = np.nan
+    at = opt[0, t]  # the transferred log2 lr
+    sv = sv_at_lr(g, at)
+    best = opt_loss[0, wide]
+    first = g.iloc[0]
+    summary = {
+        "workload": key[0], "recipe": key[1], "wd": key[2],
+        "widths": "/".join(str(int(w)) for w in widths), "tuning_width": tune,
+        "widest_width": int(widths[wide]),
+        "drift": drift[0], "drift_lo": _ci(drift, len(seeds))[0], "drift_hi": _ci(drift, len(seeds))[1],
+        "drift_edge": bool(edge[0].any()),
+        # Regret is >= 0 by construction (an interpolated loss is never below the grid minimum).
+        "regret": regret[0], "regret_lo": max(_ci(regret, len(seeds))[0], 0.0),
+        "regret_hi": _ci(regret, len(seeds))[1],
+        "regret_rel": regret[0] / best if best else np.nan, "best_loss": best,
+        "sensitivity": sensitivity(means[0, wide]),
+        "wider_worse_frac": wider_worse_frac(widths, [interp_loss(grid, m, at) for m in means[0]]),
+        "sv_spread": float(sv.max() - sv.min()) if sv.notna().sum() >= 2 else np.nan,
+        "n_seeds": len(seeds), "recipe_arxiv": first.get("recipe_arxiv"),
+        "recipe_distribution": first.get("recipe_distribution"),
+        "recipe_version": first.get("recipe_version"),
+    }
+    return _width_rows(key, g, widths, grid, opt, opt_loss, edge), summary
+
+
+def _wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[list], dict] | None:
+    """Same optimum logic over log2(wd), on each wd's best-over-lr (seed-mean) loss; wd = 0 is left out
+    (no log). None when fewer than two positive wd values were swept."""
+    g = g[g["wd"] > 0]
+    if g["wd"].nunique() < 2:
+        return None
+    (seeds, widths, wds, _), a = _cube(g, ["seed", "width", "wd", "log2_lr"])
+    alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
+    a[:, ~alive] = np.nan  # as in _lr_group: no optimum where every run diverged
+    means = _seed_means(_resamples(len(seeds), n_boot, _rng(seed, ("wd", *key))), a)  # (1+B, W, D, L)
+    finite = np.isfinite(means)
+    best = np.where(finite.any(-1), np.where(finite, means, np.inf).min(-1), np.nan)
+    log2_wd = np.log2(wds.astype(float))
+    opt, opt_loss, edge = _optima(log2_wd, best)
+    drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
+    lo, hi = _ci(drift, len(seeds))
+    summary = {"workload": key[0], "recipe": key[1], "wd_drift": drift[0], "wd_drift_lo": lo,
+               "wd_drift_hi": hi, "wd_drift_edge": bool(edge[0].any())}
+    return _width_rows(key, g, widths, log2_wd, opt, opt_loss, edge), summary
+
+
+# -- public entry points ------------------------------------------------------------------------------
+def _prepared(runs: pd.DataFrame) -> pd.DataFrame:
+    runs = runs.copy()
+    runs["diverged"] = runs["diverged"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    runs["capped"] = capped_loss(runs)
+    runs["bad"] = runs["diverged"] | ~np.isfinite(pd.to_numeric(runs["eval_loss"], errors="coerce"))
+    return runs
+
+
+def compute_wd_metrics(
+    runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(optima_wd, wd_transfer): optimal log2 wd per workload x recipe x width and its drift with width."""
+    runs = _prepared(runs)
+    rows, summaries = [], []
+    for key, g in runs.groupby(["workload", "recipe"], sort=True):
+        res = _wd_group(key, g, n_boot, seed)
+        if res is not None:
+            rows += res[0]
+            summaries.append(res[1])
+    return (pd.DataFrame(rows, columns=OPTIMA_WD_COLUMNS),
+            pd.DataFrame(summaries, columns=["workload", "recipe", *WD_TRANSFER_COLUMNS]))
+
+
+def compute_metrics(
+    runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(optima, transfer) tables of DESIGN §6; transfer gains wd_drift* columns when wd was swept."""
+    optima, transfer, _ = _all_metrics(runs, n_boot, seed)
+    return optima, transfer
+
+
+def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFrame, ...]:
+    prepared = _prepared(runs)
+    rows, summaries = [], []
+    for key, g in prepared.groupby(GROUP, sort=True):
+        r, s = _lr_group(key, g, n_boot, seed)
+        rows += r
+        summaries.append(s)
+    optima = pd.DataFrame(rows, columns=OPTIMA_COLUMNS)
+    transfer = pd.DataFrame(summaries, columns=TRANSFER_COLUMNS)
+    optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
+    if len(wd_transfer):
+        transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
+    return optima, transfer, optima_wd
+
+
+def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
+    """Write optima.csv, transfer.csv and optima_wd.csv to ``out_dir`` (optima_wd.csv has rows only when
+    two or more positive wd values were swept; it is always written so the DAG's outputs are fixed)."""
+    optima, transfer, optima_wd = _all_metrics(runs, n_boot, seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "optima.csv", out_dir / "transfer.csv", out_dir / "optima_wd.csv"]
+    for table, path in zip((optima, transfer, optima_wd), paths, strict=True):
+        table.to_csv(path, index=False)
+    return paths

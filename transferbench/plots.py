@@ -1,0 +1,302 @@
+"""Figures of DESIGN §7, one set per workload, from the tables only (runs, optima, transfer, coord_check):
+
+1. ``lr_sweep_{workload}.png``: capped loss against log2 lr per width, one panel per recipe;
+2. ``optimal_lr_{workload}.png``: the fitted optimal log2 lr against width, with bootstrap CIs and drift;
+3. ``singular_values_{workload}.png``: log2 top singular value at the transferred lr against width ([Fan25]);
+4. ``coord_check_{workload}.png``: logits and sublayer-output RMS against width for the first steps,
+   drawn like the coordinate checks of microsoft/mup.
+
+Figures are matplotlib ``Figure`` objects rendered by the Agg canvas (no pyplot state, no display), so
+plotting works headless and in parallel. Partial data (all runs diverged, one width, one seed, one lr)
+draws what it can; every file is always written so the DAG's outputs are fixed. Never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogFormatter
+
+from transferbench.metrics import capped_loss, interp_loss, sv_at_lr
+
+#: Unit of each workload's loss (cross-entropy in nats; the MLP regresses a teacher, DESIGN §4).
+LOSS_UNITS = {"llama": "nats/token", "resnet": "nats", "mlp": "MSE"}
+PANEL = (4.4, 3.4)  # inches per panel
+
+
+def _fig(n: int, ncols: int = 3, size: tuple[float, float] = PANEL) -> tuple[Figure, list]:
+    ncols = max(1, min(n, ncols))
+    nrows = max(1, -(-n // ncols))
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows + 0.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = list(np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _empty(ax, msg: str) -> None:
+    ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, color="0.4", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _width_axis(ax, widths) -> None:
+    widths = sorted({int(w) for w in widths})
+    ax.set_xscale("log", base=2)
+    if widths:
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.minorticks_off()
+    ax.set_xlabel("width d (log2 scale)")
+
+
+def _panels(df: pd.DataFrame) -> list[tuple[str, float]]:
+    return sorted({(str(r), float(w)) for r, w in zip(df["recipe"], df["wd"], strict=True)})
+
+
+def _panel_title(recipe: str, wd: float, many_wd: bool) -> str:
+    return f"{recipe}, wd={wd:g}" if many_wd else recipe
+
+
+# -- 1. loss against learning rate ------------------------------------------------------------------
+def _ylim(stats: pd.DataFrame, floor: float | None) -> tuple[float, float, bool]:
+    """y-range over non-diverged cells (so capped divergences do not squash the curves)."""
+    ok = stats[~stats["div"]] if (~stats["div"]).any() else stats
+    lo = float((ok["mean"] - ok["sd"].fillna(0)).min())
+    hi = float((ok["mean"] + ok["sd"].fillna(0)).max())
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return 0.0, 1.0, False
+    show_floor = floor is not None and np.isfinite(floor) and floor >= lo - 0.5 * max(hi - lo, 1e-9)
+    if show_floor:
+        lo = min(lo, float(floor))
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+    return lo - pad, hi + 2.5 * pad, show_floor
+
+
+def plot_lr_sweep(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, path: Path, floor: float | None) -> Path:
+    panels = _panels(runs)
+    many_wd = runs["wd"].nunique() > 1
+    fig, axes = _fig(max(len(panels), 1))
+    if not panels:
+        _empty(axes[0], "no runs")
+    unit = LOSS_UNITS.get(wl, "loss units")
+    for ax, (recipe, wd) in zip(axes, panels, strict=False):
+        g = runs[(runs["recipe"] == recipe) & (runs["wd"] == wd)]
+        stats = g.groupby(["width", "log2_lr"]).agg(
+            mean=("capped", "mean"), sd=("capped", "std"), div=("bad", "any")).reset_index()
+        widths = sorted(stats["width"].unique())
+        colors = dict(zip(widths, sns.color_palette("crest", max(len(widths), 1)), strict=False))
+        lo, hi, show_floor = _ylim(stats, floor)
+        notes = []
+        for w in widths:
+            s = stats[stats["width"] == w].sort_values("log2_lr")
+            c = colors[w]
+            ax.plot(s["log2_lr"], s["mean"], "-o", ms=3, color=c, label=f"d={int(w)}")
+            if s["sd"].notna().any():
+                band = (s["mean"] - s["sd"], s["mean"] + s["sd"])
+                ax.fill_between(s["log2_lr"], *band, color=c, alpha=0.2, lw=0)
+            d = s[s["div"]]
+            ax.plot(d["log2_lr"], np.full(len(d), hi - 0.04 * (hi - lo)), "x", color=c, ms=7, mew=2)
+            o = optima[(optima["recipe"] == recipe) & (optima["wd"] == wd) & (optima["width"] == w)]
+            if len(o) and np.isfinite(o["opt_log2_lr"].iloc[0]):
+                x = float(o["opt_log2_lr"].iloc[0])
+                y = min(interp_loss(s["log2_lr"], s["mean"], x), hi - 0.1 * (hi - lo))
+                edge = bool(o["edge"].iloc[0])
+                ax.plot([x], [y], "*", ms=14, color=c, mec="black", mfc="none" if edge else c, zorder=5)
+                if edge:
+                    notes.append(str(int(w)))
+        if show_floor:
+            ax.axhline(floor, ls="--", color="0.3", lw=1)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("log2 base learning rate (lr at the base width)")
+        ax.set_ylabel(f"eval loss, capped at initial loss ({unit})")
+        title = _panel_title(recipe, wd, many_wd)
+        dead = not (~stats["div"]).any()
+        if dead:
+            title += "\nevery run diverged: no optimum"
+        elif notes:
+            title += f"\nedge optimum at d={', '.join(notes)}: widen the lr grid"
+        ax.set_title(title, fontsize=10, color="firebrick" if dead or notes else "black")
+        extra = [Line2D([], [], marker="*", ls="", color="0.4", ms=10, label="fitted optimum")]
+        if notes:
+            extra.append(Line2D([], [], marker="*", ls="", mfc="none", mec="black", ms=10,
+                                label="optimum on grid edge"))
+        if stats["div"].any():
+            extra.append(Line2D([], [], marker="x", ls="", color="0.4", mew=2,
+                                label="diverged (drawn at top)"))
+        if show_floor:
+            extra.append(Line2D([], [], ls="--", color="0.3", label=f"best achievable loss {floor:.3g}"))
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + extra, fontsize=7, loc="upper left")
+    fig.suptitle(f"{wl}: final eval loss against learning rate, one line per width (mean over seeds ± sd)")
+    return _save(fig, path)
+
+
+# -- 2. optimal learning rate against width ---------------------------------------------------------
+def _transfer_row(transfer: pd.DataFrame, recipe: str, wd: float) -> pd.Series | None:
+    t = transfer[(transfer["recipe"] == recipe) & (transfer["wd"] == wd)]
+    return t.iloc[0] if len(t) else None
+
+
+def plot_optimal_lr(wl: str, optima: pd.DataFrame, transfer: pd.DataFrame, path: Path) -> Path:
+    wds = sorted(optima["wd"].unique()) or [np.nan]
+    fig, axes = _fig(len(wds), size=(6.0, 4.2))
+    palette = dict(zip(sorted(optima["recipe"].unique()), sns.color_palette("tab10", 10) * 10, strict=False))
+    for ax, wd in zip(axes, wds, strict=False):
+        o = optima[optima["wd"] == wd]
+        if o["opt_log2_lr"].notna().sum() == 0:
+            _empty(ax, "no optimum could be fitted")
+            continue
+        n_rec = o["recipe"].nunique()
+        for i, (recipe, g) in enumerate(o.groupby("recipe")):
+            g = g.sort_values("width")
+            dodge = 2.0 ** (0.03 * (i - (n_rec - 1) / 2))  # side by side, so the error bars stay readable
+            t = _transfer_row(transfer, recipe, wd)
+            label = str(recipe)
+            if t is not None and np.isfinite(t["drift"]):
+                ci = f" [{t['drift_lo']:+.2f}, {t['drift_hi']:+.2f}]" if np.isfinite(t["drift_lo"]) else ""
+                label += f": drift {t['drift']:+.2f}{ci}" + (" (edge!)" if t["drift_edge"] else "")
+            err = np.vstack([g["opt_log2_lr"] - g["opt_log2_lr_lo"], g["opt_log2_lr_hi"] - g["opt_log2_lr"]])
+            c = palette[recipe]
+            ax.errorbar(g["width"] * dodge, g["opt_log2_lr"], yerr=np.nan_to_num(np.abs(err)), color=c,
+                        marker="o", capsize=3, label=label)
+            e = g[g["edge"].astype(bool)]
+            ax.plot(e["width"] * dodge, e["opt_log2_lr"], "o", ms=11, mfc="none", mec="firebrick", mew=1.5)
+        _width_axis(ax, o["width"])
+        ax.set_ylabel("optimal log2 base learning rate")
+        ax.set_title(f"wd={wd:g}" if len(wds) > 1 else "", fontsize=10)
+        ax.legend(title="recipe: drift (octaves/doubling) [95% CI]", fontsize=7, title_fontsize=7)
+    fig.suptitle(f"{wl}: optimal learning rate against width\n(flat = the lr transfers; bars: 95% "
+                 "bootstrap CI over seeds;\nred ring: optimum on the lr grid's edge, not an estimate)",
+                 fontsize=10)
+    return _save(fig, path)
+
+
+# -- 3. singular values against width ---------------------------------------------------------------
+def plot_singular_values(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, transfer: pd.DataFrame,
+                         path: Path) -> Path:
+    wds = sorted(runs["wd"].unique()) or [np.nan]
+    fig, axes = _fig(len(wds), size=(6.0, 4.2))
+    palette = dict(zip(sorted(runs["recipe"].unique()), sns.color_palette("tab10", 10) * 10, strict=False))
+    for ax, wd in zip(axes, wds, strict=False):
+        drawn = False
+        for recipe, g in runs[runs["wd"] == wd].groupby("recipe"):
+            t = _transfer_row(transfer, recipe, wd)
+            if t is None:
+                continue
+            o = optima[(optima["recipe"] == recipe) & (optima["wd"] == wd)]
+            o = o[o["width"] == t["tuning_width"]]
+            at = float(o["opt_log2_lr"].iloc[0]) if len(o) else np.nan
+            sv = sv_at_lr(g, at).dropna()
+            if sv.empty:
+                continue
+            spread = f" (spread {t['sv_spread']:.2f})" if np.isfinite(t["sv_spread"]) else ""
+            ax.plot(sv.index, sv.values, "-o", color=palette[recipe], label=f"{recipe}{spread}")
+            drawn = True
+        if not drawn:
+            _empty(ax, "no singular values at the transferred lr")
+            continue
+        _width_axis(ax, runs["width"])
+        ax.set_ylabel("log2 top singular value (mean over hidden matrices)")
+        ax.set_title(f"wd={wd:g}" if len(wds) > 1 else "", fontsize=10)
+        ax.legend(title="recipe (max - min over widths)", fontsize=7, title_fontsize=7)
+    fig.suptitle(f"{wl}: top singular value of hidden matrices at the transferred lr\n(flat = invariant "
+                 "spectrum across widths, Fan et al. 2025)", fontsize=10)
+    return _save(fig, path)
+
+
+# -- 4. coordinate check ----------------------------------------------------------------------------
+def _coord_lr(runs: pd.DataFrame, lrs: np.ndarray) -> tuple[float, bool]:
+    """Largest log2 lr (among ``lrs``) at which no width diverged; else the smallest (flagged False)."""
+    bad = runs.groupby("log2_lr")["bad"].any()
+    safe = [x for x in lrs if x in bad.index and not bad[x]]
+    return (max(safe), True) if safe else (min(lrs), False)
+
+
+class _PlainLog(LogFormatter):
+    """matplotlib's choice of which log ticks to label, written as plain numbers (0.6, not 6e-01)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:.3g}" if super().__call__(x, pos) else ""
+
+
+def plot_coord_check(wl: str, runs: pd.DataFrame, coord: pd.DataFrame, path: Path) -> Path:
+    recipes = sorted(coord["recipe"].unique()) if len(coord) else []
+    wd = coord["wd"].value_counts().idxmax() if len(coord) else np.nan  # the most common wd
+    fig = Figure(figsize=(3.4 * max(len(recipes), 1), 6.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, max(len(recipes), 1), squeeze=False)
+    if not recipes:
+        for ax in axes.ravel():
+            _empty(ax, "no coordinate-check data")
+    for j, recipe in enumerate(recipes):
+        c = coord[(coord["recipe"] == recipe) & (coord["wd"] == wd)]
+        r = runs[(runs["recipe"] == recipe) & (runs["wd"] == wd)]
+        x, safe = _coord_lr(r, np.sort(c["log2_lr"].unique()))
+        c = c[c["log2_lr"] == x].groupby(["quantity", "step", "width"])["value"].mean().reset_index()
+        steps = sorted(c["step"].unique())
+        colors = dict(zip(steps, sns.color_palette("flare", max(len(steps), 1)), strict=False))
+        for i, q in enumerate(("logits_rms", "hidden_rms")):
+            ax = axes[i, j]
+            cq = c[(c["quantity"] == q) & (c["value"] > 0)]  # zero-init readouts give 0 at step 0: no log
+            for step, s in cq.groupby("step"):
+                ax.plot(s["width"], s["value"], "-o", ms=3, color=colors[step], label=f"step {int(step)}")
+            if cq.empty:
+                _empty(ax, "no positive values")
+                continue
+            _width_axis(ax, cq["width"])
+            ax.set_yscale("log")
+            # Plain numbers; minor ticks labelled only as far as they fit (all under half a decade).
+            ax.yaxis.set_major_formatter(_PlainLog(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+            ax.yaxis.set_minor_formatter(_PlainLog(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+            ax.set_ylabel(("RMS of output logits" if q == "logits_rms" else "mean RMS of sublayer outputs")
+                          + " (log)")
+            ax.legend(fontsize=6)
+            zeros = sorted(c.loc[(c["quantity"] == q) & (c["value"] <= 0), "step"].unique())
+            if zeros:  # e.g. a zero-initialised readout gives logits of exactly 0 at step 0
+                ax.text(0.98, 0.02, f"step {', '.join(str(int(t)) for t in zeros)}: 0, not drawn (log axis)",
+                        transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color="0.4")
+        note = "" if safe else " (every lr diverged somewhere)"
+        axes[0, j].set_title(f"{recipe}\nlog2 lr = {x:g}{note}", fontsize=9,
+                             color="black" if safe else "firebrick")
+    fig.suptitle(f"{wl}: coordinate check, wd={wd:g}, at the largest lr without "
+                 "divergence\n(flat across widths = activations stay Θ(1) as width grows)", fontsize=10)
+    return _save(fig, path)
+
+
+# -- entry point ------------------------------------------------------------------------------------
+def make_plots(runs: pd.DataFrame, optima: pd.DataFrame, transfer: pd.DataFrame, coord: pd.DataFrame | None,
+               out_dir: Path, best_loss: Mapping[str, float] | None = None) -> list[Path]:
+    """Write the four figures of every workload in ``runs`` to ``out_dir``; return their paths.
+
+    ``best_loss`` maps workload -> best achievable loss (aggregate.best_loss_by_workload), drawn dashed.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = runs.copy()
+    runs["bad"] = runs["diverged"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    runs["capped"] = capped_loss(runs.assign(diverged=runs["bad"]))
+    runs["bad"] |= ~np.isfinite(pd.to_numeric(runs["eval_loss"], errors="coerce"))
+    coord = coord if coord is not None else pd.DataFrame(columns=["workload", "recipe", "wd", "log2_lr"])
+    paths = []
+    with sns.axes_style("whitegrid"):
+        for wl in sorted(runs["workload"].unique()):
+            r = runs[runs["workload"] == wl]
+            o, t = optima[optima["workload"] == wl], transfer[transfer["workload"] == wl]
+            paths.append(plot_lr_sweep(wl, r, o, out_dir / f"lr_sweep_{wl}.png", (best_loss or {}).get(wl)))
+            paths.append(plot_optimal_lr(wl, o, t, out_dir / f"optimal_lr_{wl}.png"))
+            paths.append(plot_singular_values(wl, r, o, t, out_dir / f"singular_values_{wl}.png"))
+            c = coord[coord["workload"] == wl]
+            paths.append(plot_coord_check(wl, r, c, out_dir / f"coord_check_{wl}.png"))
+    return paths
