@@ -22,7 +22,8 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def snakemake(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=cwd,
+    # --nolock: the test may run beside a real `snakemake` in the same checkout
+    return subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--nolock", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -7,6 +7,9 @@ JOB_BY_KEY = {
     (j.line if config.get("sweep_per_job", True) else f"{j.line}/lr{fmt(j.log2_lrs[0])}"): j for j in JOBS
 }
 GPU = {"gpu": 1} if config.get("device") == "cuda" else {}
+# Start the longest jobs first so the last minutes are not one core busy and one idle (llama lines
+# are the longest in every profile).
+PRIORITY = {"llama": 2, "resnet": 1, "mlp": 0}
 
 for _workload in WORKLOADS:
     _lrs = config["workloads"][_workload]["log2_lrs"]
@@ -29,6 +32,7 @@ for _workload in WORKLOADS:
                 wd=r"[0-9.e\-]+",
                 seed=r"\d+",
             threads: int(config.get("threads", 1))
+            priority: PRIORITY.get(_workload, 0)
             resources:
                 **GPU,
             conda:
@@ -56,6 +60,7 @@ for _workload in WORKLOADS:
                 seed=r"\d+",
                 log2_lr=r"[0-9.e\-]+",
             threads: int(config.get("threads", 1))
+            priority: PRIORITY.get(_workload, 0)
             resources:
                 **GPU,
             conda:
