@@ -1,7 +1,7 @@
 """Workload name -> model + data + loss (DESIGN §4): what ``train.py`` needs to run one workload.
 
 The model is built under the caller's ``torch.manual_seed`` (the trainer seeds first), so it is
-deterministic; the data come from ``data.py`` (numpy, seeded by (data_seed, stream, seed, step)) and
+deterministic; the data come from ``data/`` (numpy, seeded by (data_seed, stream, seed, step)) and
 are moved to the device here.
 """
 
