@@ -140,6 +140,21 @@ def test_warmup_replacement_factor_only_on_hidden_and_options() -> None:
         get_recipe("mup", nope=1)
 
 
+@pytest.mark.parametrize("name", ["mup", "mup-independent-wd", "warmup-replacement", "sqrt-d"])
+def test_readout_init_option(name: str) -> None:
+    """Zero readout by default (DESIGN §3); ``readout_init=fan_in`` keeps the base std and changes
+    nothing else."""
+    zero, fan_in = get_recipe(name), get_recipe(name, readout_init="fan_in")
+    assert zero.multipliers("output", 4).init_std == 0.0
+    assert fan_in.multipliers("output", 4).init_std == 1.0
+    for role in ("input", "hidden", "vector"):
+        assert fan_in.multipliers(role, 4) == zero.multipliers(role, 4)
+    assert fan_in.multipliers("output", 4).lr == zero.multipliers("output", 4).lr
+    assert fan_in.output_mult(4) == zero.output_mult(4) == 0.25
+    with pytest.raises(ValueError, match="readout_init='normal'"):
+        get_recipe(name, readout_init="normal")
+
+
 def test_citations_carry_arxiv_ids() -> None:
     from transferbench.recipes import describe
 

@@ -43,6 +43,32 @@ FAN25 = """@article{fan2025robust,
 _ONE = Multipliers(init_std=1.0, lr=1.0, wd=1.0)
 _VECTOR = Multipliers(init_std=1.0, lr=1.0, wd=0.0)  # vector-like: lr Theta(1), no weight decay
 
+#: ``readout_init`` option of the recipes with a 1/m readout: DESIGN §3 fixes zero init (the default);
+#: ``fan_in`` keeps the base std 1/sqrt(fan_in), as microsoft/mup's MuReadout does by default
+#: (readout_zero_init=False). Under Adam a zero readout costs loss in short runs (README, "Reference
+#: results"), so the option lets a user separate that cost from the width scaling.
+READOUT_INITS = {"zero": 0.0, "fan_in": 1.0}
+
+
+class _ZeroReadout(Recipe):
+    """Shared by the recipes whose readout has the 1/m multiplier: the ``readout_init`` option."""
+
+    options: ClassVar[dict[str, object]] = {"readout_init": "zero"}
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        if self.opts["readout_init"] not in READOUT_INITS:
+            raise ValueError(
+                f"recipe {self.name!r}: option readout_init={self.opts['readout_init']!r}; "
+                f"known: {', '.join(READOUT_INITS)}"
+            )
+
+    def readout_init_std(self) -> float:
+        return READOUT_INITS[str(self.opts["readout_init"])]
+
+    def output_mult(self, width_mult: float) -> float:
+        return 1.0 / width_mult
+
 
 class Standard(Recipe):
     """Standard parameterization: nothing depends on width ("no scaling" in [Kos25]).
@@ -63,7 +89,7 @@ class Standard(Recipe):
         return _VECTOR if role == VECTOR else _ONE
 
 
-class MuP(Recipe):
+class MuP(_ZeroReadout):
     """μP for Adam (Yang et al. 2022, arXiv 2203.03466, Table 3 / MuAdam) with standard coupled WD.
 
     | role   | init std          | lr    | wd | forward |
@@ -74,7 +100,8 @@ class MuP(Recipe):
     | vector | 1 / 0             | eta   | 0  |         |
 
     The readout's 1/m forward multiplier (microsoft/mup MuReadout) makes its Adam update O(1/d) with
-    an unscaled lr. Zero readout init is ours (allowed by μP, used in [Kos25]-style setups).
+    an unscaled lr. Zero readout init is DESIGN §3's choice (allowed by μP, used in [Kos25]-style
+    setups); option ``readout_init: fan_in`` gives std 1/sqrt(fan_in) instead (mup's default).
     """
 
     name = "mup"
@@ -88,13 +115,10 @@ class MuP(Recipe):
         if role == HIDDEN:
             return Multipliers(init_std=1.0, lr=1.0 / width_mult, wd=self.hidden_wd(width_mult))
         if role == OUTPUT:
-            return Multipliers(init_std=0.0, lr=1.0, wd=1.0)
+            return Multipliers(init_std=self.readout_init_std(), lr=1.0, wd=1.0)
         if role == INPUT:
             return _ONE
         return _VECTOR
-
-    def output_mult(self, width_mult: float) -> float:
-        return 1.0 / width_mult
 
 
 class MuPIndependentWD(MuP):
@@ -135,7 +159,7 @@ class WarmupReplacement(MuP):
     name = "warmup-replacement"
     summary = "muP-style readout, hidden lr eta*f_t: a warmup from 1/m to 1 instead of 1/m scaling"
     citation = KOS25
-    options: ClassVar[dict[str, object]] = {"shape": "decay-product", "frac": 0.25}
+    options: ClassVar[dict[str, object]] = {"shape": "decay-product", "frac": 0.25, "readout_init": "zero"}
     lr_factor_name = "f_t"
 
     def __init__(self, **options: object) -> None:
@@ -164,7 +188,7 @@ class WarmupReplacement(MuP):
         return f_decay_product(width_mult, base_lrs, wd)
 
 
-class SqrtD(Recipe):
+class SqrtD(_ZeroReadout):
     """The sqrt(d) weight-decay rule of [Fan25] (arXiv 2510.15262): μP lr for matrices, wd ∝ sqrt(d)
     for hidden matrices, no weight decay on vector-like parameters.
 
@@ -176,7 +200,7 @@ class SqrtD(Recipe):
     | vector | 1 / 0             | eta   | 0         |         |
 
     [Fan25] treat embedding and readout as vector-like (lr Theta(1), wd 0); the readout's 1/m
-    multiplier and zero init are our choice, shared with the μP family.
+    multiplier and zero init are our choice, shared with the μP family (option ``readout_init``).
     """
 
     name = "sqrt-d"
@@ -187,11 +211,8 @@ class SqrtD(Recipe):
         if role == HIDDEN:
             return Multipliers(init_std=1.0, lr=1.0 / width_mult, wd=math.sqrt(width_mult))
         if role == OUTPUT:
-            return Multipliers(init_std=0.0, lr=1.0, wd=0.0)
+            return Multipliers(init_std=self.readout_init_std(), lr=1.0, wd=0.0)
         return _VECTOR
-
-    def output_mult(self, width_mult: float) -> float:
-        return 1.0 / width_mult
 
 
 BUILTINS: tuple[type[Recipe], ...] = (Standard, MuP, MuPIndependentWD, WarmupReplacement, SqrtD)
