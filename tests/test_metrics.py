@@ -10,15 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from transferbench.bootstrap import bootstrap_ci, t975
 from transferbench.metrics import (
     OPTIMA_COLUMNS,
     TRANSFER_COLUMNS,
-    bootstrap_ci,
     compute_metrics,
     compute_wd_metrics,
     parabola_optimum,
     slope,
-    t975,
     wider_worse_frac,
     write_metrics,
 )

@@ -5,17 +5,18 @@ Everything is per (workload, recipe, wd). The loss of a run is its ``eval_loss``
 loss L0, and a diverged run counts as L0: min(L, L0) as in the lr sensitivity of Wortsman et al. 2023
 (arXiv 2309.14322), so a divergence is a bad result, never a missing one. Confidence intervals come
 from one bootstrap over seed ids per group (all widths resampled jointly), as t intervals on the
-bootstrap standard error, honest with few seeds (see :func:`bootstrap_ci`). Pure pandas/numpy: this
-module never imports torch.
+bootstrap standard error, honest with few seeds (``bootstrap.py``). Pure pandas/numpy: this module
+never imports torch.
 """
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from transferbench.bootstrap import ci, cube, resamples, seed_means, stream
 
 GROUP = ["workload", "recipe", "wd"]
 OPTIMA_COLUMNS = ["workload", "recipe", "wd", "width", "n_seeds", "opt_log2_lr", "opt_log2_lr_lo",
@@ -27,7 +28,6 @@ TRANSFER_COLUMNS = ["workload", "recipe", "wd", "widths", "tuning_width", "wides
 OPTIMA_WD_COLUMNS = ["workload", "recipe", "width", "n_seeds", "opt_log2_wd", "opt_log2_wd_lo",
                      "opt_log2_wd_hi", "opt_loss", "edge"]
 WD_TRANSFER_COLUMNS = ["wd_drift", "wd_drift_lo", "wd_drift_hi", "wd_drift_edge"]
-CI = (2.5, 97.5)  # percentiles of the optional plain percentile interval (95%)
 
 
 # -- pure building blocks ---------------------------------------------------------------------------
@@ -117,78 +117,6 @@ def tuning_width(widths: np.ndarray, base_width: float) -> int:
     return int(base_width) if np.isfinite(base_width) and base_width in widths else int(widths.min())
 
 
-# -- seeds and the bootstrap --------------------------------------------------------------------------
-def _cube(g: pd.DataFrame, axes: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Capped loss as a dense array over ``axes`` (first axis: seed), NaN where no run exists."""
-    cell = g.groupby(axes)["capped"].mean()
-    levels = [np.sort(g[a].unique()) for a in axes]
-    full = cell.reindex(pd.MultiIndex.from_product(levels, names=axes))
-    return levels, full.to_numpy(float, copy=True).reshape([len(v) for v in levels])
-
-
-def _seed_means(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Weighted seed means (weights: (B, S) resample counts) of a (S, ...) array, ignoring NaN."""
-    ok = np.isfinite(a)
-    num = np.tensordot(weights, np.where(ok, a, 0.0), axes=(1, 0))
-    den = np.tensordot(weights, ok.astype(float), axes=(1, 0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
-
-
-def _resamples(n_seeds: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Row 0: every seed once (the point estimate); rows 1..: seed ids drawn with replacement."""
-    point = np.ones((1, n_seeds))
-    if n_seeds < 2 or n_boot <= 0:
-        return point
-    return np.vstack([point, rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot)])
-
-
-# Student t_{0.975, df} for df = 1..30; beyond, the Cornish-Fisher expansion of t in 1/df is exact to 1e-3.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
-_Z975 = 1.959964
-
-
-def t975(df: int) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom."""
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = _Z975
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
-def bootstrap_ci(point: float, samples: np.ndarray, n_seeds: int, method: str = "t") -> tuple[float, float]:
-    """95% interval from bootstrap ``samples`` of a statistic over ``n_seeds`` seeds (NaN with one seed).
-
-    ``method="t"`` (the default, used by compute_metrics) is the standard bootstrap interval
-    point ± t_{n-1} * sqrt(n/(n-1)) * sd(samples) (Efron & Tibshirani 1993, An Introduction to the
-    Bootstrap, §12.2, with Student's t for few seeds; sqrt(n/(n-1)) undoes the plug-in variance bias), which
-    for a mean is exactly Student's t interval. ``method="percentile"`` is the plain 2.5/97.5 percentile
-    interval: it under-covers badly with few seeds (with 2 seeds there are 3 distinct resamples and it is
-    on average *narrower* than with 8), so it is not the default.
-    """
-    s = np.asarray(samples, float)
-    s = s[np.isfinite(s)]
-    if n_seeds < 2 or len(s) < 2 or not np.isfinite(point):
-        return np.nan, np.nan
-    if method == "percentile":
-        lo, hi = np.percentile(s, CI)
-        return float(lo), float(hi)
-    half = t975(n_seeds - 1) * np.sqrt(n_seeds / (n_seeds - 1)) * float(np.std(s))
-    return float(point - half), float(point + half)
-
-
-def _ci(values: np.ndarray, n_seeds: int) -> tuple[float, float]:
-    """CI of a (1 + B,) array: row 0 the estimate, rows 1.. its bootstrap resamples."""
-    return bootstrap_ci(values[0], values[1:], n_seeds)
-
-
-def _rng(seed: int, key: tuple) -> np.random.Generator:
-    # One stream per group, so a group's CI does not change when other recipes are added.
-    return np.random.default_rng([seed, zlib.crc32(repr(key).encode())])
-
-
 def _optima(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """parabola_optimum over the last axis of (B, W, X) curves -> opt, min, edge, each (B, W)."""
     res = [[parabola_optimum(x, c) for c in row] for row in curves]
@@ -204,21 +132,21 @@ def _width_rows(key: tuple, g: pd.DataFrame, widths: np.ndarray, grid: np.ndarra
     rows = []
     for j, w in enumerate(widths):
         n = int(g.loc[g["width"] == w, "seed"].nunique())
-        lo, hi = np.clip(_ci(opt[:, j], n), grid.min(), grid.max())
+        lo, hi = np.clip(ci(opt[:, j], n), grid.min(), grid.max())
         rows.append([*key, int(w), n, opt[0, j], lo, hi, opt_loss[0, j], bool(edge[0, j])])
     return rows
 
 
 def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[list], dict]:
     """Optima per width and the transfer summary of one (workload, recipe, wd), DESIGN §6."""
-    (seeds, widths, grid), a = _cube(g, ["seed", "width", "log2_lr"])
+    (seeds, widths, grid), a = cube(g, ["seed", "width", "log2_lr"])
     # A width at which every run diverged has no optimum (its capped curve is flat at L0): NaN, so that
     # the derived metrics are NaN (ranked last) instead of a perfect-looking zero regret.
     alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
     a[:, ~alive, :] = np.nan
     # Row 0 of every (1 + B, ...) array is the estimate on all seeds, rows 1.. are bootstrap resamples,
     # the same seed draw for every width (so drift and regret CIs keep the across-width correlation).
-    means = _seed_means(_resamples(len(seeds), n_boot, _rng(seed, key)), a)  # (1+B, W, L)
+    means = seed_means(resamples(len(seeds), n_boot, stream(seed, key)), a)  # (1+B, W, L)
     opt, opt_loss, edge = _optima(grid, means)
     tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
     t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
@@ -236,11 +164,11 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
         "workload": key[0], "recipe": key[1], "wd": key[2],
         "widths": "/".join(str(int(w)) for w in widths), "tuning_width": tune,
         "widest_width": int(widths[wide]),
-        "drift": drift[0], "drift_lo": _ci(drift, len(seeds))[0], "drift_hi": _ci(drift, len(seeds))[1],
+        "drift": drift[0], "drift_lo": ci(drift, len(seeds))[0], "drift_hi": ci(drift, len(seeds))[1],
         "drift_edge": bool(edge[0].any()),
         # Regret is >= 0 by construction (an interpolated loss is never below the grid minimum).
-        "regret": regret[0], "regret_lo": max(_ci(regret, len(seeds))[0], 0.0),
-        "regret_hi": _ci(regret, len(seeds))[1],
+        "regret": regret[0], "regret_lo": max(ci(regret, len(seeds))[0], 0.0),
+        "regret_hi": ci(regret, len(seeds))[1],
         "regret_rel": regret[0] / best if best else np.nan, "best_loss": best,
         "sensitivity": sensitivity(means[0, wide]),
         "wider_worse_frac": wider_worse_frac(widths, [interp_loss(grid, m, at) for m in means[0]]),
@@ -258,16 +186,16 @@ def _wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
     g = g[g["wd"] > 0]
     if g["wd"].nunique() < 2:
         return None
-    (seeds, widths, wds, _), a = _cube(g, ["seed", "width", "wd", "log2_lr"])
+    (seeds, widths, wds, _), a = cube(g, ["seed", "width", "wd", "log2_lr"])
     alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
     a[:, ~alive] = np.nan  # as in _lr_group: no optimum where every run diverged
-    means = _seed_means(_resamples(len(seeds), n_boot, _rng(seed, ("wd", *key))), a)  # (1+B, W, D, L)
+    means = seed_means(resamples(len(seeds), n_boot, stream(seed, ("wd", *key))), a)  # (1+B, W, D, L)
     finite = np.isfinite(means)
     best = np.where(finite.any(-1), np.where(finite, means, np.inf).min(-1), np.nan)
     log2_wd = np.log2(wds.astype(float))
     opt, opt_loss, edge = _optima(log2_wd, best)
     drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
-    lo, hi = _ci(drift, len(seeds))
+    lo, hi = ci(drift, len(seeds))
     summary = {"workload": key[0], "recipe": key[1], "wd_drift": drift[0], "wd_drift_lo": lo,
                "wd_drift_hi": hi, "wd_drift_edge": bool(edge[0].any())}
     return _width_rows(key, g, widths, log2_wd, opt, opt_loss, edge), summary
