@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from transferbench.aggregate import (
     best_loss_by_workload,
     read_table,
 )
-from transferbench.leaderboard import sweep_hash, write_leaderboard
+from transferbench.leaderboard import SEED_NOTE, sweep_hash, write_leaderboard
 from transferbench.metrics import compute_metrics
 from transferbench.plots import make_plots
 
@@ -201,6 +202,15 @@ def test_leaderboard_md_csv_html(tmp_path):
     assert overall["recipe"].iloc[0] == "mup-independent-wd" and overall["recipe"].iloc[-1] == "standard"
     wl = csv[csv["scope"] == "llama"]
     assert wl["rank"].tolist() == [1, 2, 3, 4] and wl["regret_rel"].is_monotonic_increasing
+    assert SEED_NOTE not in md  # two seeds: intervals, no caveat
+
+
+def test_leaderboard_flags_a_single_seed_sweep(tmp_path):
+    runs = runs_table(seeds=(0,))
+    _, transfer = compute_metrics(runs, n_boot=20)
+    write_leaderboard(transfer, runs, tmp_path / "leaderboard")
+    assert SEED_NOTE in (tmp_path / "leaderboard.md").read_text()
+    assert html_escape(SEED_NOTE) in (tmp_path / "leaderboard.html").read_text()
 
 
 def test_end_to_end_from_records(tmp_path):
@@ -224,7 +234,11 @@ def test_end_to_end_from_records(tmp_path):
 
 
 def test_analysis_modules_never_import_torch():
-    code = ("import sys, transferbench.aggregate, transferbench.metrics, transferbench.plots, "
-            "transferbench.leaderboard; print('torch' in sys.modules)")
+    """DESIGN §8: the analysis stages and what the Snakefile imports (config, grid, registry) read
+    records and tables only."""
+    mods = ("aggregate", "metrics", "bootstrap", "plots", "leaderboard", "cli_analysis", "config", "grid",
+            "recipes")
+    code = ("import sys\n" + "".join(f"import transferbench.{m}\n" for m in mods)
+            + "print(any(m == 'torch' or m.startswith('torch.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -20,6 +20,9 @@ CSV_COLUMNS = ["scope", "rank", "recipe", "wd", "regret_rel", "regret", "regret_
                "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version"]
 EDGE_NOTE = ("† an optimal lr lies on the edge of the lr grid for some width: the number is a bound, "
              "not an estimate (widen the lr grid)")
+SEED_NOTE = ("One seed per run, so no confidence intervals. The same sweep on another CPU gave losses "
+             "about 0.1% apart and reordered recipes within 1% of each other (README, Reference results): "
+             "treat regret_rel differences below about 1% as ties, or add seeds to the profile.")
 INTRO = ("How well does a learning rate tuned at the base width transfer to the widest width? "
          "regret_rel = (loss at the widest width trained with the tuning width's optimal lr - best loss "
          "at the widest width) / best loss (DESIGN §6); drift = octaves the optimal lr moves per doubling "
@@ -196,12 +199,19 @@ def _footer_facts(runs: pd.DataFrame) -> list[str]:
             f"git commit(s): {', '.join(commits) or 'unknown'}"]
 
 
+def _notes(transfer: pd.DataFrame) -> list[str]:
+    """Footnotes under the tables: the edge marker always, the one-seed caveat when it applies."""
+    seeds = pd.to_numeric(transfer.get("n_seeds", pd.Series(dtype=float)), errors="coerce")
+    return [EDGE_NOTE] + ([SEED_NOTE] if len(seeds) and seeds.min() < 2 else [])
+
+
 def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:
     parts = ["# transferbench leaderboard", "", INTRO, ""]
     for title, header, rows in _sections(transfer):
         body = [[_md_link(c[0]) if isinstance(c, tuple) else c for c in r] for r in rows]
         parts += [f"## {title}", "", _md_table(header, body), ""]
-    parts += [EDGE_NOTE, ""]
+    for note in _notes(transfer):
+        parts += [note, ""]
     if recipes_meta:
         parts += ["## Recipes", ""]
         parts += [f"- **{n}**: {m.get('summary', '')}" for n, m in _described(transfer, recipes_meta)] + [""]
@@ -235,6 +245,7 @@ def to_html(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | Non
         body.append(f"<h2>{html.escape(title)}</h2>")
         body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
     body.append(f'<p class="edge">{html.escape(EDGE_NOTE)}</p>')
+    body += [f"<p>{html.escape(n)}</p>" for n in _notes(transfer)[1:]]
     if recipes_meta:
         items = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(str(m.get('summary', '')))}</li>"
                         for n, m in _described(transfer, recipes_meta))
