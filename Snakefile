@@ -20,7 +20,13 @@ from transferbench.config import ConfigError  # noqa: E402
 from transferbench.grid import check_profile, fmt, jobs  # noqa: E402
 
 
-configfile: "config/config.yaml"
+# The default profile is loaded only when no --configfile is given. Snakemake would otherwise merge a
+# --configfile into it key by key, so a profile that lists only `llama` would silently inherit the
+# default's resnet and mlp sweeps. To change a few keys of a profile, pass it first and your overrides
+# after it (`--configfile config/config.yaml mine.yaml`) or use `--config key=value`.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -39,8 +45,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 
 
+# The records are targets too: a fresh clone holds the committed tables and leaderboard but no
+# records, and without this Snakemake would only redraw the committed tables instead of training.
 rule all:
     input:
+        [r for j in JOBS for r in j.records],
         expand(f"{R}/plots/{{kind}}_{{workload}}.png", kind=PLOT_KINDS, workload=WORKLOADS),
         multiext(f"{R}/leaderboard", ".md", ".csv", ".html"),
     default_target: True

@@ -4,6 +4,7 @@ the grid expands as configured, and the whole smoke profile runs end to end."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,26 @@ def test_snakemake_rejects_bad_config_before_running_anything(tmp_path: Path, mu
     assert not (tmp_path / "out").exists()
 
 
+def test_a_profile_replaces_the_default_and_missing_records_are_retrained(tmp_path: Path) -> None:
+    """A --configfile with only llama runs only llama (Snakemake would otherwise merge it into the default
+    profile's resnet and mlp sweeps), and a results directory that holds tables but no records (a fresh
+    clone with the committed reference results) trains every run rather than only redrawing the tables."""
+    profile = {k: v for k, v in SMOKE.items() if k != "workloads"}
+    profile["workloads"] = {"llama": SMOKE["workloads"]["llama"]}
+    profile["results_dir"] = str(tmp_path / "results")
+    (tmp_path / "llama.yaml").write_text(yaml.safe_dump(profile))
+    tables = tmp_path / "results" / "tables"
+    tables.mkdir(parents=True)
+    for name in ("runs.csv", "coord_check.csv", "data_info.csv", "optima.csv", "transfer.csv", "optima_wd.csv"):
+        (tables / name).write_text("committed\n")
+    res = snakemake(["-n", "--configfile", str(tmp_path / "llama.yaml")], cwd=REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.MULTILINE))
+    assert counts.get("train_llama") == str(len(jobs(profile))) == "10", counts
+    assert "train_resnet" not in counts and "train_mlp" not in counts
+    assert counts.get("aggregate") == "1", counts
+
+
 def test_snakemake_lint_has_no_errors() -> None:
     res = snakemake(["--lint", "--configfile", str(REPO / "config" / "smoke.yaml")], cwd=REPO)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -107,4 +128,14 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     # nothing left to do: a second invocation runs no job
     again = snakemake(["--cores", "2", "--configfile", str(tmp_path / "smoke.yaml"), "-n"], cwd=REPO)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    # the self-contained report holds every plot and the leaderboard, with their captions
+    report = tmp_path / "report.html"
+    res = snakemake(["--configfile", str(tmp_path / "smoke.yaml"), "--report", str(report)], cwd=REPO)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    page = report.read_text()
+    for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):
+        assert f"{kind}_llama.png" in page and f"{kind}_mlp.png" in page
+    assert "leaderboard.md" in page and "leaderboard.html" in page
+    first_line = (REPO / "workflow" / "report" / "optimal_lr.rst").read_text().splitlines()[0]
+    assert first_line in page  # captions are embedded as rendered text
     shutil.rmtree(out / "runs")

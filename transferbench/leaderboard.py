@@ -20,9 +20,9 @@ CSV_COLUMNS = ["scope", "rank", "recipe", "wd", "regret_rel", "regret", "regret_
                "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version"]
 EDGE_NOTE = ("† an optimal lr lies on the edge of the lr grid for some width: the number is a bound, "
              "not an estimate (widen the lr grid)")
-SEED_NOTE = ("One seed per run, so no confidence intervals. The same sweep on another CPU gave losses "
-             "about 0.1% apart and reordered recipes within 1% of each other (README, Reference results): "
-             "treat regret_rel differences below about 1% as ties, or add seeds to the profile.")
+SEED_NOTE = ("One seed per run, so no confidence intervals: a regret_rel difference of the size of the "
+             "seed-to-seed noise (unmeasured here) is a tie, not a ranking. Add seeds to the profile "
+             "(seeds: [0, 1, 2]) for bootstrap intervals.")
 INTRO = ("How well does a learning rate tuned at the base width transfer to the widest width? "
          "regret_rel = (loss at the widest width trained with the tuning width's optimal lr - best loss "
          "at the widest width) / best loss (DESIGN §6); drift = octaves the optimal lr moves per doubling "
