@@ -135,7 +135,8 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     page = report.read_text()
     for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):
         assert f"{kind}_llama.png" in page and f"{kind}_mlp.png" in page
-    assert "leaderboard.md" in page and "leaderboard.html" in page
+    for name in ("leaderboard.md", "leaderboard.html", "runs.csv", "optima.csv", "transfer.csv"):
+        assert name in page, name
     first_line = (REPO / "workflow" / "report" / "optimal_lr.rst").read_text().splitlines()[0]
     assert first_line in page  # captions are embedded as rendered text
     shutil.rmtree(out / "runs")

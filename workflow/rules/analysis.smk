@@ -10,7 +10,7 @@ rule aggregate:
     input:
         [r for j in JOBS for r in j.records],
     output:
-        runs=f"{T}/runs.csv",
+        runs=report(f"{T}/runs.csv", caption="../report/tables.rst", category="Tables"),
         coord=f"{T}/coord_check.csv",
         data_info=f"{T}/data_info.csv",
     log:
@@ -27,8 +27,8 @@ rule metrics:
     input:
         runs=f"{T}/runs.csv",
     output:
-        optima=f"{T}/optima.csv",
-        transfer=f"{T}/transfer.csv",
+        optima=report(f"{T}/optima.csv", caption="../report/tables.rst", category="Tables"),
+        transfer=report(f"{T}/transfer.csv", caption="../report/tables.rst", category="Tables"),
         optima_wd=f"{T}/optima_wd.csv",
     log:
         f"{R}/logs/metrics.log",
