@@ -37,6 +37,7 @@ except ConfigError as exc:
 
 R = config.get("results_dir", "results")
 JOBS = jobs(config)
+RECORDS = [r for j in JOBS for r in j.records]  # every run's record.json
 WORKLOADS = list(config["workloads"])
 PLOT_KINDS = ["lr_sweep", "optimal_lr", "singular_values", "coord_check"]
 
@@ -49,7 +50,7 @@ include: "workflow/rules/analysis.smk"
 # records, and without this Snakemake would only redraw the committed tables instead of training.
 rule all:
     input:
-        [r for j in JOBS for r in j.records],
+        RECORDS,
         expand(f"{R}/plots/{{kind}}_{{workload}}.png", kind=PLOT_KINDS, workload=WORKLOADS),
         multiext(f"{R}/leaderboard", ".md", ".csv", ".html"),
     default_target: True

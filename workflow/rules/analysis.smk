@@ -8,7 +8,7 @@ ENV = "../envs/transferbench.yaml"
 
 rule aggregate:
     input:
-        [r for j in JOBS for r in j.records],
+        RECORDS,
     output:
         runs=report(f"{T}/runs.csv", caption="../report/tables.rst", category="Tables"),
         coord=f"{T}/coord_check.csv",
