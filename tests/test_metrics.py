@@ -1,6 +1,7 @@
-"""Transfer metrics (DESIGN §6) on hand-made runs tables whose answers are known in closed form:
-parabola vertex, drift slope, regret by interpolation, edge flags, Wortsman sensitivity with diverged
-runs capped at L0, bootstrap CIs that shrink with seeds, wider-is-better and singular-value spread."""
+"""Transfer metrics on hand-made runs tables whose answers are known in closed form: parabola vertex,
+drift slope, regret on the local fit (zero for a perfect transfer off the grid), edge flags, Wortsman
+sensitivity with diverged runs capped at L0, bootstrap CIs that shrink with seeds, wider-is-better and
+singular-value spread."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_drift_is_the_slope_of_optima_on_a_known_line():
     assert math.isnan(slope([5], [1.0]))
 
 
-def test_regret_is_the_interpolated_loss_at_the_transferred_lr():
+def test_regret_is_the_local_fit_at_the_transferred_lr_minus_its_minimum():
     wide = dict(zip(GRID, [3.0, 2.8, 2.6, 2.4, 2.2, 2.6, 3.0, 3.5], strict=True))  # best 2.2 at -5
 
     def loss(w, x, s, wd):
@@ -89,11 +90,38 @@ def test_regret_is_the_interpolated_loss_at_the_transferred_lr():
 
     _, transfer = compute_metrics(table(loss, widths=(64, 256)), n_boot=0)
     t = transfer.iloc[0]
-    # loss(256) at -5.5 = midpoint of 2.2 (-5) and 2.4 (-6) = 2.3; regret = 2.3 - 2.2.
-    assert t["regret"] == pytest.approx(0.1)
-    assert t["best_loss"] == pytest.approx(2.2)
-    assert t["regret_rel"] == pytest.approx(0.1 / 2.2)
+    # The parabola through (-6, 2.4), (-5, 2.2), (-4, 2.6) is p(x) = 2.2 + 0.1 (x+5) + 0.3 (x+5)^2:
+    # p(-5.5) = 2.225, its minimum 2.2 - 0.1^2 / (4 * 0.3) = 2.191667, so the regret is 0.033333.
+    # (Linear interpolation would say 2.3 - 2.2 = 0.1, three times more.)
+    assert t["regret"] == pytest.approx(2.225 - (2.2 - 0.01 / 1.2))
+    assert t["best_loss"] == pytest.approx(2.2)  # the observed best, citable from runs.csv
+    assert t["regret_rel"] == pytest.approx(t["regret"] / 2.2)
     assert t["widest_width"] == 256 and t["tuning_width"] == 64
+
+
+@pytest.mark.parametrize("opt", [-5.0, -5.37, -5.5])  # on a grid point, between, half-way
+@pytest.mark.parametrize("shape", ["quadratic", "convex"])
+def test_a_perfect_transfer_scores_zero_regret_on_or_off_the_grid(opt: float, shape: str):
+    """Every width has the same convex curve, so the transferred lr lands exactly on the widest
+    width's optimum: the regret must be 0 whether or not that optimum is a grid point (the former
+    interpolation-minus-grid-minimum estimate gave a positive regret off the grid)."""
+    def curve(x):
+        if shape == "quadratic":
+            return 2.0 + 0.1 * (x - opt) ** 2
+        return 2.0 + 0.05 * abs(x - opt) ** 1.5 + 0.02 * math.cosh(x - opt)  # convex, not a parabola
+
+    _, transfer = compute_metrics(table(lambda w, x, s, wd: curve(x), widths=(64, 128, 256)), n_boot=0)
+    t = transfer.iloc[0]
+    assert t["regret"] == pytest.approx(0.0, abs=1e-12)
+    assert t["drift"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_regret_is_positive_when_the_optimum_moves():
+    _, transfer = compute_metrics(table(quad(lambda w: -5.5 - math.log2(w / 64)), widths=(64, 256)), n_boot=0)
+    # widest optimum at -7.5, transferred -5.5: on an exact parabola the local fit is exact inside its
+    # window, and outside it the curve is the linear interpolation of the grid
+    t = transfer.iloc[0]
+    assert t["regret"] == pytest.approx(np.interp(-5.5, GRID, 2.0 + 0.1 * (GRID + 7.5) ** 2) - 2.0)
 
 
 def test_tuning_width_falls_back_to_the_narrowest_when_base_width_is_not_swept():

@@ -9,6 +9,7 @@ import pytest
 
 from transferbench.config import resolve_run_config
 from transferbench.recipes import get_recipe, names
+from transferbench.recipes.checked import resolve
 from transferbench.recipes.warmup import decay_products, f_decay_product, f_exponential
 from transferbench.schedule import lr_multipliers
 
@@ -81,7 +82,8 @@ def test_initialisation_matches_recorded_std(recipe: str) -> None:
                               "log2_lr": -6})
     torch.manual_seed(0)
     model = build_workload(cfg, 1.0, torch.device("cpu")).model
-    for g in build_groups(model, get_recipe(recipe), cfg):
+    resolved = resolve(get_recipe(recipe), cfg["width_mult"], [cfg["lr"]] * cfg["steps"], cfg["wd"])
+    for g in build_groups(model, resolved, cfg):
         for p in g["params"]:
             if g["init_std"] is None:
                 continue
@@ -142,15 +144,22 @@ def test_warmup_replacement_factor_only_on_hidden_and_options() -> None:
 
 @pytest.mark.parametrize("name", ["mup", "mup-independent-wd", "warmup-replacement", "sqrt-d"])
 def test_readout_init_option(name: str) -> None:
-    """Zero readout by default (DESIGN §3); ``readout_init=fan_in`` keeps the base std and changes
-    nothing else."""
-    zero, fan_in = get_recipe(name), get_recipe(name, readout_init="fan_in")
-    assert zero.multipliers("output", 4).init_std == 0.0
-    assert fan_in.multipliers("output", 4).init_std == 1.0
-    for role in ("input", "hidden", "vector"):
-        assert fan_in.multipliers(role, 4) == zero.multipliers(role, 4)
-    assert fan_in.multipliers("output", 4).lr == zero.multipliers("output", 4).lr
-    assert fan_in.output_mult(4) == zero.output_mult(4) == 0.25
+    """Zero readout by default; ``mureadout`` keeps the readout std constant in width (init multiplier
+    sqrt(m) on sigma/sqrt(fan_in), as mup's MuReadout); ``fan_in`` keeps sigma/sqrt(fan_in). Nothing
+    else changes."""
+    zero = get_recipe(name)
+    mu, fan_in = get_recipe(name, readout_init="mureadout"), get_recipe(name, readout_init="fan_in")
+    for m in (1, 4, 16):
+        assert zero.multipliers("output", m).init_std == 0.0
+        assert fan_in.multipliers("output", m).init_std == 1.0
+        assert mu.multipliers("output", m).init_std == pytest.approx(math.sqrt(m))
+        # std = sigma / sqrt(fan_in) * sqrt(m) = sigma / sqrt(base fan_in): the same at every width
+        assert 1 / math.sqrt(64 * m) * mu.multipliers("output", m).init_std == pytest.approx(1 / 8)
+    for other in (mu, fan_in):
+        for role in ("input", "hidden", "vector"):
+            assert other.multipliers(role, 4) == zero.multipliers(role, 4)
+        assert other.multipliers("output", 4).lr == zero.multipliers("output", 4).lr
+        assert other.output_mult(4) == zero.output_mult(4) == 0.25
     with pytest.raises(ValueError, match="readout_init='normal'"):
         get_recipe(name, readout_init="normal")
 

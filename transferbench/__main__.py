@@ -125,43 +125,9 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 def cmd_show_recipe(args: argparse.Namespace) -> int:
     """Print the resolved per-group init, lr, wd, per-step decay and multipliers of a recipe."""
-    import torch
+    from transferbench.show_recipe import show_recipe
 
-    from transferbench.groups import build_groups
-    from transferbench.recipes import get_recipe
-    from transferbench.schedule import lr_multipliers
-    from transferbench.workloads import build_workload
-
-    cfg = resolve_run_config({**_overrides(args), "recipe": args.name})
-    recipe = get_recipe(args.name, **cfg["recipe_options"])
-    m = cfg["width_mult"]
-    torch.manual_seed(0)
-    model = build_workload(cfg, recipe.output_mult(m), torch.device("cpu")).model
-    groups = build_groups(model, recipe, cfg, initialise=False)
-    print(f"recipe {args.name} on {cfg['workload']}: width {cfg['width']}, base_width {cfg['base_width']}, "
-          f"width_mult m = {m:g}; base lr = 2^{cfg['log2_lr']:g} = {cfg['lr']:.4g}, base wd = {cfg['wd']:g}")
-    print(f"readout forward multiplier: {recipe.output_mult(m):.4g}")
-    head = ("role", "fan_in", "params", "init_std", "lr_mult", "lr", "wd_mult", "wd", "lr*wd", "factor")
-    rows = [head]
-    for g in groups:
-        rows.append((
-            g["role"], str(g["fan_in"] or "-"), str(g["numel"]),
-            "-" if g["init_std"] is None else f"{g['init_std']:.4g}",
-            f"{g['lr_mult']:.4g}", f"{g['lr']:.4g}", f"{g['wd_mult']:.4g}", f"{g['weight_decay']:.4g}",
-            f"{g['per_step_decay']:.4g}", g["lr_factor"] or "-",
-        ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for r in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
-    steps = cfg["steps"]
-    sched = lr_multipliers(steps, cfg["schedule"], cfg["warmup_frac"], cfg["min_lr_frac"])
-    for g in groups:
-        f = recipe.lr_factors(g["role"], m, [cfg["lr"] * s for s in sched], cfg["wd"])
-        if f is not None:
-            at = sorted({0, steps // 10, steps // 4, steps // 2, steps - 1})
-            print(f"{g['role']} per-step factor {g['lr_factor'] or ''}: "
-                  + ", ".join(f"t={t}: {f[t]:.4f}" for t in at))
-            break
+    print(show_recipe(resolve_run_config({**_overrides(args), "recipe": args.name})))
     return 0
 
 

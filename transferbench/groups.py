@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from transferbench.recipes.base import Recipe
+from transferbench.recipes.checked import Resolved
 from transferbench.roles import MATRIX_ROLES, ROLES, VECTOR, ParamSpec
 
 
@@ -25,18 +25,19 @@ def check_specs(model: nn.Module, specs: dict[str, ParamSpec]) -> None:
 
 
 def build_groups(
-    model: nn.Module, recipe: Recipe, cfg: dict[str, Any], initialise: bool = True
+    model: nn.Module, resolved: Resolved, cfg: dict[str, Any], initialise: bool = True
 ) -> list[dict[str, Any]]:
-    """Re-initialise matrices per the recipe and return AdamW groups with their resolved settings.
+    """Re-initialise matrices per the (checked) recipe and return AdamW groups with their settings.
 
     Each group dict holds ``params`` (tensors) plus record fields: role, fan_in, names, numel,
-    lr (peak, before schedule and per-step factor), weight_decay, init_std, multipliers and
-    per_step_decay. Init: normal(0, sigma/sqrt(fan_in) x init multiplier) for matrix roles (zero
-    when the multiplier is 0); vectors keep the model's constant init.
+    lr and weight_decay (peak values, before the schedule and the per-step factors), init_std,
+    multipliers, per_step_decay (lr x weight_decay at the peak) and the names of the per-step
+    factors; ``lr_factors``/``wd_factors`` hold the factor lists themselves (not recorded). Init:
+    normal(0, sigma/sqrt(fan_in) x init multiplier) for matrix roles (zero when the multiplier is
+    0); vectors keep the model's constant init.
     """
     specs = model.param_specs()
     check_specs(model, specs)
-    m = float(cfg["width_mult"])
     base_lr, base_wd, sigma = float(cfg["lr"]), float(cfg["wd"]), float(cfg["sigma"])
     buckets: dict[tuple[str, int], list[tuple[str, nn.Parameter]]] = {}
     for name, p in model.named_parameters():
@@ -44,7 +45,8 @@ def build_groups(
         buckets.setdefault((spec.role, spec.fan_in or 0), []).append((name, p))
     groups = []
     for (role, fan_in), members in sorted(buckets.items(), key=lambda kv: (ROLES.index(kv[0][0]), kv[0][1])):
-        mult = recipe.multipliers(role, m)
+        rs = resolved.roles[role]
+        mult = rs.multipliers
         init_std = sigma / math.sqrt(fan_in) * mult.init_std if role in MATRIX_ROLES else None
         if initialise and init_std is not None:
             with torch.no_grad():
@@ -68,30 +70,39 @@ def build_groups(
                 "wd_mult": mult.wd,
                 "init_mult": mult.init_std if role in MATRIX_ROLES else None,
                 "per_step_decay": lr * wd,
-                "lr_factor": recipe.lr_factor_name if _has_factor(recipe, role, m) else None,
+                "lr_factor": resolved.lr_factor_name if rs.lr_factors is not None else None,
+                "wd_factor": resolved.wd_factor_name if rs.wd_factors is not None else None,
+                "lr_factors": rs.lr_factors,
+                "wd_factors": rs.wd_factors,
             }
         )
     return groups
 
 
-def _has_factor(recipe: Recipe, role: str, m: float) -> bool:
-    return recipe.lr_factors(role, m, [0.0], 0.0) is not None
-
-
 def group_records(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The record's ``param_groups``: everything but the tensors, ``names`` as ``params``."""
+    """The record's ``param_groups``: everything but the tensors and factor lists, ``names`` as ``params``."""
     out = []
     for g in groups:
-        rec = {k: v for k, v in g.items() if k not in ("params", "names", "initial_lr", "peak_lr")}
+        rec = {k: v for k, v in g.items() if k not in ("params", "names", "lr_factors", "wd_factors")}
         rec["params"] = list(g["names"])
         out.append(rec)
     return out
 
 
 def optimizer_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What torch.optim.AdamW accepts: params, lr, weight_decay, plus our peak lr and role."""
-    return [
-        {"params": g["params"], "lr": g["lr"], "weight_decay": g["weight_decay"], "peak_lr": g["lr"],
-         "role": g["role"]}
-        for g in groups
-    ]
+    """What torch.optim.AdamW accepts: params and each group's own peak lr and weight_decay (the
+    trainer multiplies them by the schedule and the per-step factors before every step)."""
+    return [{"params": g["params"], "lr": g["lr"], "weight_decay": g["weight_decay"], "role": g["role"]}
+            for g in groups]
+
+
+def step_values(groups: list[dict[str, Any]], sched: list[float]) -> tuple[list[list[float]], list[list[float]]]:
+    """Per group and step, the lr and weight_decay to apply: lr = peak lr x schedule(t) x lr factor(t),
+    weight_decay = peak weight_decay x wd factor(t) (the schedule multiplies the lr only, so AdamW's
+    per-step decay lr x weight_decay follows the schedule as in PyTorch)."""
+    lrs, wds = [], []
+    for g in groups:
+        lf, wf = g["lr_factors"], g["wd_factors"]
+        lrs.append([g["lr"] * s * (lf[t] if lf is not None else 1.0) for t, s in enumerate(sched)])
+        wds.append([g["weight_decay"] * (wf[t] if wf is not None else 1.0) for t in range(len(sched))])
+    return lrs, wds

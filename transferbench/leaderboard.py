@@ -15,19 +15,26 @@ from typing import Any
 
 import pandas as pd
 
-CSV_COLUMNS = ["scope", "rank", "recipe", "wd", "regret_rel", "regret", "regret_lo", "regret_hi", "drift",
-               "drift_lo", "drift_hi", "drift_edge", "sensitivity", "best_loss", "widths", "n_seeds",
+CSV_COLUMNS = ["scope", "rank", "recipe", "wd", "mean_rank", "regret_rel", "regret", "regret_lo", "regret_hi",
+               "drift", "drift_lo", "drift_hi", "drift_edge", "sensitivity", "best_loss", "widths", "n_seeds",
                "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version"]
 EDGE_NOTE = ("† an optimal lr lies on the edge of the lr grid for some width: the number is a bound, "
              "not an estimate (widen the lr grid)")
+NA_NOTE = ("n/a: no score, because every run at the tuning width or at the widest width diverged (or the "
+           "sweep has a single width); such rows are ranked last.")
 SEED_NOTE = ("One seed per run, so no confidence intervals: a regret_rel difference of the size of the "
              "seed-to-seed noise (unmeasured here) is a tie, not a ranking. Add seeds to the profile "
              "(seeds: [0, 1, 2]) for bootstrap intervals.")
 INTRO = ("How well does a learning rate tuned at the base width transfer to the widest width? "
-         "regret_rel = (loss at the widest width trained with the tuning width's optimal lr - best loss "
-         "at the widest width) / best loss (DESIGN §6); drift = octaves the optimal lr moves per doubling "
+         "regret = loss at the widest width when trained with the tuning width's optimal lr, minus the best "
+         "loss at the widest width, both read off the same local parabola in log2 lr through the best grid "
+         "point and its neighbours (so a perfect transfer scores 0 even between grid points); regret_rel = "
+         "regret / best observed loss at the widest width; drift = octaves the optimal lr moves per doubling "
          "of width (0 = perfect); sensitivity = lr sensitivity of Wortsman et al. 2023 (arXiv 2309.14322) "
-         "at the widest width; regret in the workload's loss unit (nats, or MSE for mlp).")
+         "at the widest width; regret in the workload's loss unit (nats, or MSE for mlp). "
+         "The overall ranking is the mean of each recipe's rank (by regret_rel) within every workload: the "
+         "workloads' losses live on unrelated scales (nats of a token stream, MSE of a regression with a "
+         "small noise floor), so their regrets are not averaged; the per-workload regret_rel is shown beside it.")
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -62,36 +69,47 @@ def _rank(values: pd.Series) -> pd.Series:
     return filled.rank(method="min").astype(int)
 
 
-def overall_ranking(transfer: pd.DataFrame) -> pd.DataFrame:
-    """Per recipe: mean regret_rel over workloads (and wd values), ranked, lower is better."""
-    t = transfer.assign(regret_rel=pd.to_numeric(transfer["regret_rel"], errors="coerce"))
-    rows = []
-    for recipe, g in t.groupby("recipe", sort=True):
-        ok = g[g["regret_rel"].notna()]
-        rows.append({"scope": "overall", "recipe": recipe, "regret_rel": ok["regret_rel"].mean(),
-                     "n_workloads": ok["workload"].nunique(),
-                     **{k: g[k].dropna().iloc[0] if g[k].notna().any() else None
-                        for k in ("recipe_arxiv", "recipe_distribution", "recipe_version")}})
-    out = pd.DataFrame(rows, columns=["scope", "recipe", "regret_rel", "n_workloads", "recipe_arxiv",
-                                      "recipe_distribution", "recipe_version"])
-    out.insert(1, "rank", _rank(out["regret_rel"]) if len(out) else [])
-    return out.sort_values(["rank", "recipe"]).reset_index(drop=True)
-
-
 def workload_ranking(transfer: pd.DataFrame, workload: str) -> pd.DataFrame:
-    """The rows of one workload, ranked by regret_rel (lower is better)."""
+    """The rows of one workload, ranked by regret_rel within each wd (lower is better)."""
     t = transfer[transfer["workload"] == workload].copy()
     t["regret_rel"] = pd.to_numeric(t["regret_rel"], errors="coerce")
-    t.insert(0, "rank", _rank(t["regret_rel"]))
+    t.insert(0, "rank", t.groupby("wd")["regret_rel"].transform(_rank).astype(int) if len(t) else [])
     t.insert(0, "scope", workload)
     return t.sort_values(["rank", "recipe", "wd"]).reset_index(drop=True)
+
+
+def overall_ranking(transfer: pd.DataFrame) -> pd.DataFrame:
+    """Per recipe: the mean of its ranks within every (workload, wd), ranked, lower is better.
+
+    Ranks, not regrets, are averaged: a relative regret in nats of a token stream and one in MSE of a
+    regression with a 0.0025 noise floor are not on one scale. Each workload's regret_rel is kept in a
+    column ``regret_rel_<workload>`` (the mean over wd values when several were swept).
+    """
+    ranked = pd.concat([workload_ranking(transfer, wl) for wl in sorted(transfer["workload"].unique())],
+                       ignore_index=True) if len(transfer) else transfer.assign(rank=[], scope=[])
+    workloads = sorted(transfer["workload"].unique())
+    rows = []
+    for recipe, g in ranked.groupby("recipe", sort=True):
+        row = {"scope": "overall", "recipe": recipe, "mean_rank": g["rank"].astype(float).mean(),
+               "n_workloads": int(g.loc[g["regret_rel"].notna(), "workload"].nunique())}
+        for wl in workloads:
+            row[f"regret_rel_{wl}"] = g.loc[g["workload"] == wl, "regret_rel"].mean()
+        for k in ("recipe_arxiv", "recipe_distribution", "recipe_version"):
+            row[k] = g[k].dropna().iloc[0] if k in g and g[k].notna().any() else None
+        rows.append(row)
+    cols = ["scope", "recipe", "mean_rank", "n_workloads", *(f"regret_rel_{wl}" for wl in workloads),
+            "recipe_arxiv", "recipe_distribution", "recipe_version"]
+    out = pd.DataFrame(rows, columns=cols)
+    out.insert(1, "rank", _rank(out["mean_rank"]) if len(out) else [])
+    return out.sort_values(["rank", "recipe"]).reset_index(drop=True)
 
 
 def leaderboard_table(transfer: pd.DataFrame) -> pd.DataFrame:
     """The CSV: overall rows (scope "overall") then each workload's ranked rows."""
     parts = [overall_ranking(transfer)]
     parts += [workload_ranking(transfer, wl) for wl in sorted(transfer["workload"].unique())]
-    table = pd.concat([p.reindex(columns=CSV_COLUMNS) for p in parts], ignore_index=True)
+    columns = CSV_COLUMNS + [c for c in parts[0].columns if c.startswith("regret_rel_")]
+    table = pd.concat([p.reindex(columns=columns) for p in parts], ignore_index=True)
     # Overall rows leave per-workload columns empty; keep integers and flags readable (not 3.0, 1.0).
     for col in ("rank", "n_seeds", "n_workloads"):
         table[col] = pd.to_numeric(table[col], errors="coerce").round().astype("Int64")
@@ -127,7 +145,7 @@ def _with_ci(x: Any, lo: Any, hi: Any, fmt: str) -> str:
 
 def _cells(row: pd.Series, many_wd: bool) -> dict[str, str]:
     edge = " †" if _flag(row.get("drift_edge")) else ""
-    cells = {"rank": str(row["rank"]), "recipe": str(row["recipe"])}
+    cells = {"rank": str(row["rank"]) if _finite(row["regret_rel"]) else "–", "recipe": str(row["recipe"])}
     if many_wd:
         cells["wd"] = _num(row["wd"], "{:g}")
     cells.update({
@@ -169,16 +187,18 @@ def _sections(transfer: pd.DataFrame) -> list[tuple[str, list[str], list[list[An
     """(title, header, rows) of each table; link cells are (arxiv id,) tuples rendered per format."""
     out = []
     overall = overall_ranking(transfer)
-    n_wl = transfer["workload"].nunique()
+    workloads = sorted(transfer["workload"].unique())
     rows = []
     for _, r in overall.iterrows():
         arxiv, dist, ver = _meta(r)
-        rel = _num(r["regret_rel"], "{:.2%}") if _finite(r["regret_rel"]) else "n/a"
-        covered = f"{r['n_workloads']} of {n_wl}"
-        rows.append([str(r["rank"]), str(r["recipe"]), rel, covered, (arxiv,), dist, ver])
-    out.append(("Overall ranking: relative transfer regret at the widest width, mean over workloads "
-                "(and swept wd values), lower is better",
-                ["rank", "recipe", "mean regret_rel", "workloads", "citation", "distribution", "version"],
+        rels = [_num(r[f"regret_rel_{wl}"], "{:.2%}") for wl in workloads]
+        covered = f"{r['n_workloads']} of {len(workloads)}"
+        rows.append([str(r["rank"]), str(r["recipe"]), _num(r["mean_rank"], "{:.2f}"), *rels, covered,
+                     (arxiv,), dist, ver])
+    out.append(("Overall ranking: mean rank over workloads (by relative transfer regret at the widest width), "
+                "lower is better",
+                ["rank", "recipe", "mean rank", *(f"regret_rel {wl}" for wl in workloads), "scored on",
+                 "citation", "distribution", "version"],
                 rows))
     many_wd = transfer.groupby("workload")["wd"].nunique().max() > 1 if len(transfer) else False
     for wl in sorted(transfer["workload"].unique()):
@@ -202,7 +222,8 @@ def _footer_facts(runs: pd.DataFrame) -> list[str]:
 def _notes(transfer: pd.DataFrame) -> list[str]:
     """Footnotes under the tables: the edge marker always, the one-seed caveat when it applies."""
     seeds = pd.to_numeric(transfer.get("n_seeds", pd.Series(dtype=float)), errors="coerce")
-    return [EDGE_NOTE] + ([SEED_NOTE] if len(seeds) and seeds.min() < 2 else [])
+    na = not pd.to_numeric(transfer["regret_rel"], errors="coerce").notna().all() if len(transfer) else False
+    return [EDGE_NOTE] + ([NA_NOTE] if na else []) + ([SEED_NOTE] if len(seeds) and seeds.min() < 2 else [])
 
 
 def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:

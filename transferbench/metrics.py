@@ -39,27 +39,78 @@ def capped_loss(runs: pd.DataFrame) -> pd.Series:
     return loss.where(~bad, l0).clip(upper=l0)
 
 
-def parabola_optimum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, bool]:
-    """(x*, min y, edge) of a curve sampled on grid ``x`` (NaN = missing point), DESIGN §6.
-
-    x* is the vertex of the parabola through the argmin and its two neighbours, clamped to the
-    neighbours' range; if the argmin has no neighbour on one side (grid edge), x* is that grid value and
-    edge is True. Through three points, y = a x^2 + b x + c has its vertex at -b / 2a (Newton form below).
-    """
+def _local_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple | None]:
+    """Finite points of a curve, its argmin and, for an interior argmin, the parabola through the argmin
+    and its two neighbours as (x0, x1, x2, y0, d01, a) in Newton form: p(x) = y0 + d01 (x - x0) +
+    a (x - x0)(x - x1). None at a grid edge (or when the three points are collinear)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(y)
     x, y = x[ok], y[ok]
     if len(y) == 0:
-        return np.nan, np.nan, False
+        return x, y, -1, None
     i = int(np.argmin(y))
     if i == 0 or i == len(y) - 1:
-        return float(x[i]), float(y[i]), True
+        return x, y, i, None
     (x0, x1, x2), (y0, y1, y2) = x[i - 1:i + 2], y[i - 1:i + 2]
-    # Divided differences: a = f[x0,x1,x2], b = f[x0,x1] - a (x0 + x1).
+    # Divided differences: a = f[x0,x1,x2], d01 = f[x0,x1].
     d01, d12 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
     a = (d12 - d01) / (x2 - x0)
-    vertex = x1 if a <= 0 else -(d01 - a * (x0 + x1)) / (2 * a)
-    return float(np.clip(vertex, x0, x2)), float(y1), False
+    return x, y, i, ((x0, x1, x2, y0, d01, a) if a > 0 else None)
+
+
+def _poly(fit: tuple, at: float) -> float:
+    x0, x1, _, y0, d01, a = fit
+    return float(y0 + d01 * (at - x0) + a * (at - x0) * (at - x1))
+
+
+def parabola_optimum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, bool]:
+    """(x*, min y, edge) of a curve sampled on grid ``x`` (NaN = missing point), docs/design.md.
+
+    x* is the vertex of the parabola through the argmin and its two neighbours, clamped to the
+    neighbours' range; if the argmin has no neighbour on one side (grid edge), x* is that grid value and
+    edge is True. min y is the observed grid minimum (a loss some run reached, citable from runs.csv);
+    the parabola's own minimum is :func:`fitted_min`. Through three points, p(x) = a x^2 + b x + c has
+    its vertex at -b / 2a.
+    """
+    xs, ys, i, fit = _local_fit(x, y)
+    if i < 0:
+        return np.nan, np.nan, False
+    if fit is None:
+        return float(xs[i]), float(ys[i]), i == 0 or i == len(ys) - 1
+    return _vertex(fit), float(ys[i]), False
+
+
+def _vertex(fit: tuple) -> float:
+    x0, x1, x2, _, d01, a = fit
+    return float(np.clip(-(d01 - a * (x0 + x1)) / (2 * a), x0, x2))
+
+
+def fitted_min(x: np.ndarray, y: np.ndarray) -> float:
+    """The local parabola's value at its vertex (the grid minimum at a grid edge): never above min y."""
+    xs, ys, i, fit = _local_fit(x, y)
+    if i < 0:
+        return np.nan
+    return float(ys[i]) if fit is None else min(_poly(fit, _vertex(fit)), float(ys[i]))
+
+
+def regret_at(x: np.ndarray, y: np.ndarray, at: float) -> float:
+    """Transfer regret of training at ``at``: fitted_loss(at) - fitted_min, both on the same local fit
+    (so a transfer that lands on the optimum scores 0 whether or not the optimum is a grid point)."""
+    return max(fitted_loss(x, y, at) - fitted_min(x, y), 0.0) if np.isfinite(at) else np.nan
+
+
+def fitted_loss(x: np.ndarray, y: np.ndarray, at: float) -> float:
+    """The loss curve at ``at`` as the metrics see it: the local parabola of :func:`parabola_optimum`
+    inside the three points it goes through, piecewise-linear interpolation outside them (clamped to
+    the grid). Both agree at the parabola's outer points, so the curve is continuous, and it is never
+    below the fitted minimum. The regret evaluates both of its terms on this one curve, so a transfer
+    that lands on the optimum scores 0 whether or not the optimum is a grid point."""
+    xs, ys, i, fit = _local_fit(x, y)
+    if i < 0 or not np.isfinite(at):
+        return np.nan
+    if fit is not None and fit[0] <= at <= fit[2]:
+        return _poly(fit, at)
+    return float(np.interp(at, xs, ys))
 
 
 def slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -71,15 +122,6 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
         return np.nan
     xc = x - x.mean()
     return float((xc * (y - y.mean())).sum() / (xc**2).sum())
-
-
-def interp_loss(x: np.ndarray, y: np.ndarray, at: float) -> float:
-    """Piecewise-linear interpolation of a curve at ``at`` over its finite points, clamped to the grid."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    if not ok.any() or not np.isfinite(at):
-        return np.nan
-    return float(np.interp(at, x[ok], y[ok]))
 
 
 def sensitivity(y: np.ndarray) -> float:
@@ -151,9 +193,9 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
     tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
     t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
     drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
-    # Regret: the widest width's loss at the tuning width's optimum, minus its own best loss.
-    transferred = [interp_loss(grid, means[b, wide], opt[b, t]) for b in range(len(opt))]
-    regret = np.array(transferred) - opt_loss[:, wide]
+    # Regret: the widest width's fitted loss at the tuning width's optimum, minus its fitted minimum
+    # (both on the same local fit, so a perfect transfer between grid points scores 0, not a grid bias).
+    regret = np.array([regret_at(grid, means[b, wide], opt[b, t]) for b in range(len(opt))])
     if len(widths) < 2:  # nothing is transferred with a single width
         regret[:] = np.nan
     at = opt[0, t]  # the transferred log2 lr
@@ -166,12 +208,12 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
         "widest_width": int(widths[wide]),
         "drift": drift[0], "drift_lo": ci(drift, len(seeds))[0], "drift_hi": ci(drift, len(seeds))[1],
         "drift_edge": bool(edge[0].any()),
-        # Regret is >= 0 by construction (an interpolated loss is never below the grid minimum).
+        # Regret is >= 0 by construction (the fitted curve is never below its fitted minimum).
         "regret": regret[0], "regret_lo": max(ci(regret, len(seeds))[0], 0.0),
         "regret_hi": ci(regret, len(seeds))[1],
         "regret_rel": regret[0] / best if best else np.nan, "best_loss": best,
         "sensitivity": sensitivity(means[0, wide]),
-        "wider_worse_frac": wider_worse_frac(widths, [interp_loss(grid, m, at) for m in means[0]]),
+        "wider_worse_frac": wider_worse_frac(widths, [fitted_loss(grid, m, at) for m in means[0]]),
         "sv_spread": float(sv.max() - sv.min()) if sv.notna().sum() >= 2 else np.nan,
         "n_seeds": len(seeds), "recipe_arxiv": first.get("recipe_arxiv"),
         "recipe_distribution": first.get("recipe_distribution"),

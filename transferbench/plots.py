@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
-from transferbench.metrics import capped_loss, interp_loss, sv_at_lr
+from transferbench.metrics import capped_loss, fitted_loss, sv_at_lr
 
 #: Unit of each workload's loss (cross-entropy in nats; the MLP regresses a teacher, DESIGN §4).
 LOSS_UNITS = {"llama": "nats/token", "resnet": "nats", "mlp": "MSE"}
@@ -112,7 +112,7 @@ def plot_lr_sweep(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, path: Path,
             o = optima[(optima["recipe"] == recipe) & (optima["wd"] == wd) & (optima["width"] == w)]
             if len(o) and np.isfinite(o["opt_log2_lr"].iloc[0]):
                 x = float(o["opt_log2_lr"].iloc[0])
-                y = min(interp_loss(s["log2_lr"], s["mean"], x), hi - 0.1 * (hi - lo))
+                y = min(fitted_loss(s["log2_lr"], s["mean"], x), hi - 0.1 * (hi - lo))
                 edge = bool(o["edge"].iloc[0])
                 ax.plot([x], [y], "*", ms=14, color=c, mec="black", mfc="none" if edge else c, zorder=5)
                 if edge:

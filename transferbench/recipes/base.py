@@ -4,7 +4,7 @@ A recipe never sees a model and a model never sees a recipe (DESIGN §3); ``trai
 place where the two meet. Recipes are pure Python (no torch), so listing them stays cheap.
 
 To write a recipe: subclass :class:`Recipe`, set ``name``, ``summary`` and ``citation`` and override
-:meth:`multipliers` (and, if needed, :meth:`output_mult` or :meth:`lr_factors`). Register the class
+:meth:`multipliers` (and, if needed, :meth:`output_mult`, :meth:`lr_factors` or :meth:`wd_factors`). Register the class
 under the entry-point group ``transferbench.recipes`` (see README, "Add your recipe").
 """
 
@@ -45,6 +45,8 @@ class Recipe:
     citation: ClassVar[str] = ""
     #: Accepted options and their defaults.
     options: ClassVar[dict[str, Any]] = {}
+    #: What this recipe equals in another library, if anything (printed by ``show-recipe``).
+    equivalent: ClassVar[str] = ""
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.options))
@@ -68,12 +70,24 @@ class Recipe:
         """Optional per-step factor on the role's lr (on top of the shared schedule).
 
         ``base_lrs[t]`` is the base scheduled lr at step t (base lr x schedule, warmup and decay
-        included) and ``wd`` the base weight decay. Return one factor per step, or None for none.
+        included) and ``wd`` the base weight decay. Return one finite factor >= 0 per step, or None.
         """
         return None
 
-    #: Name of the per-step factor for the record (e.g. "f_t"), or None.
+    def wd_factors(
+        self, role: str, width_mult: float, base_lrs: Sequence[float], wd: float
+    ) -> list[float] | None:
+        """Optional per-step factor on the role's AdamW weight-decay coefficient (same arguments).
+
+        PyTorch's AdamW decays by ``lr * weight_decay`` per step, so a recipe that scales the update
+        by an lr factor f_t but wants the decay *not* to carry it returns ``1 / f_t`` here
+        (``warmup-replacement``). Return one finite factor >= 0 per step, or None.
+        """
+        return None
+
+    #: Names of the per-step factors for the record (e.g. "f_t", "1/f_t"), or None.
     lr_factor_name: ClassVar[str | None] = None
+    wd_factor_name: ClassVar[str | None] = None
 
     # -- helpers ------------------------------------------------------------------------------
     @classmethod

@@ -3,8 +3,23 @@
 Notation: eta, lambda = base lr, base wd (as tuned at the base width d0); m = d/d0. Matrix init std is
 ``sigma/sqrt(fan_in)`` times ``init_std`` below (roles.py); ``input`` has a width-independent fan_in,
 so its std is a constant. Per-step decay of hidden matrices: standard eta*lambda; mup eta*lambda/m;
-mup-independent-wd eta*lambda; warmup-replacement eta*lambda*f_t; sqrt-d eta*lambda/sqrt(m).
-Every run records the resolved values, so nobody has to trust this docstring.
+mup-independent-wd eta*lambda; warmup-replacement eta*lambda (eta*lambda*f_t with ``decay: coupled``);
+sqrt-d eta*lambda/sqrt(m). Every run records the values the optimizer applied (``applied`` in the
+record), so nobody has to trust this docstring.
+
+How the μP rows map onto microsoft/mup (``MuAdamW`` after ``set_base_shapes``, vectors put in a
+group with weight_decay=0, readout forward multiplier 1/width_mult as in ``MuReadout``; checked
+against the PyPI package by tests/test_mup_mapping.py):
+
+- ``mup-independent-wd`` equals ``MuAdamW`` as mup 1.0.0 ships it on PyPI: it divides the lr of
+  matrix-like parameters by width_mult and multiplies their weight decay by width_mult.
+- ``mup`` (coupled weight decay: hidden wd not scaled) equals ``MuAdamW(decoupled_wd=True)``, which
+  exists only in mup's unreleased source; mup 1.0.0 passes that argument on to torch's AdamW, which
+  raises. A user of the PyPI package who calls ``MuAdamW`` is running ``mup-independent-wd``.
+- Readout init: mup's ``MuReadout`` rescales PyTorch's default init by sqrt(width_mult), so the
+  readout std stays constant in width: our option ``readout_init: mureadout``. ``readout_zero_init=True``
+  is our default ``zero``; ``fan_in`` (std 1/sqrt(fan_in), shrinking with width) is standard
+  parameterization's readout, which mup never uses.
 """
 
 from __future__ import annotations
@@ -14,7 +29,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from transferbench.recipes.base import Multipliers, Recipe
-from transferbench.recipes.warmup import f_decay_product, f_exponential
+from transferbench.recipes.warmup import f_coupled_decay, f_decay_product, f_exponential
 from transferbench.roles import HIDDEN, INPUT, OUTPUT, VECTOR
 
 YANG22 = """@article{yang2022tensor,
@@ -43,11 +58,20 @@ FAN25 = """@article{fan2025robust,
 _ONE = Multipliers(init_std=1.0, lr=1.0, wd=1.0)
 _VECTOR = Multipliers(init_std=1.0, lr=1.0, wd=0.0)  # vector-like: lr Theta(1), no weight decay
 
-#: ``readout_init`` option of the recipes with a 1/m readout: DESIGN §3 fixes zero init (the default);
-#: ``fan_in`` keeps the base std 1/sqrt(fan_in), as microsoft/mup's MuReadout does by default
-#: (readout_zero_init=False). Under Adam a zero readout costs loss in short runs (README, "Reference
-#: results"), so the option lets a user separate that cost from the width scaling.
-READOUT_INITS = {"zero": 0.0, "fan_in": 1.0}
+#: ``readout_init`` option of the recipes with a 1/m readout, as a function of m giving the init
+#: multiplier on sigma/sqrt(fan_in): ``zero`` (the default, as mup's ``readout_zero_init=True``);
+#: ``mureadout``, std sigma/sqrt(fan_in / m) = sigma/sqrt(base fan_in), constant in width, as mup's
+#: ``MuReadout`` after ``set_base_shapes`` (it multiplies PyTorch's default Linear init, std
+#: 1/sqrt(3 fan_in), by sqrt(m); we keep our normal sigma/sqrt(fan_in) convention at the base width, so
+#: the constant differs by sqrt(3) while the width scaling is the same); ``fan_in``, std
+#: sigma/sqrt(fan_in) at every width (standard parameterization's readout, shrinking as 1/sqrt(d)).
+#: Under Adam a zero readout costs loss in short runs, so the option separates that cost from the
+#: width scaling.
+READOUT_INITS = {
+    "zero": lambda m: 0.0,
+    "mureadout": lambda m: math.sqrt(m),
+    "fan_in": lambda m: 1.0,
+}
 
 
 class _ZeroReadout(Recipe):
@@ -63,8 +87,8 @@ class _ZeroReadout(Recipe):
                 f"known: {', '.join(READOUT_INITS)}"
             )
 
-    def readout_init_std(self) -> float:
-        return READOUT_INITS[str(self.opts["readout_init"])]
+    def readout_init_std(self, width_mult: float) -> float:
+        return READOUT_INITS[str(self.opts["readout_init"])](width_mult)
 
     def output_mult(self, width_mult: float) -> float:
         return 1.0 / width_mult
@@ -90,7 +114,8 @@ class Standard(Recipe):
 
 
 class MuP(_ZeroReadout):
-    """μP for Adam (Yang et al. 2022, arXiv 2203.03466, Table 3 / MuAdam) with standard coupled WD.
+    """μP for Adam (Yang et al. 2022, arXiv 2203.03466, Table 3) with coupled weight decay: the hidden
+    weight-decay coefficient is not scaled, so the per-step decay (eta/m)·λ shrinks with width.
 
     | role   | init std          | lr    | wd | forward |
     |--------|-------------------|-------|----|---------|
@@ -100,11 +125,17 @@ class MuP(_ZeroReadout):
     | vector | 1 / 0             | eta   | 0  |         |
 
     The readout's 1/m forward multiplier (microsoft/mup MuReadout) makes its Adam update O(1/d) with
-    an unscaled lr. Zero readout init is DESIGN §3's choice (allowed by μP, used in [Kos25]-style
-    setups); option ``readout_init: fan_in`` gives std 1/sqrt(fan_in) instead (mup's default).
+    an unscaled lr. Zero readout init is our default (allowed by μP); option ``readout_init`` gives
+    ``mureadout`` (mup's MuReadout: std constant in width) or ``fan_in`` (std 1/sqrt(fan_in)).
+
+    In microsoft/mup terms this is ``MuAdamW(decoupled_wd=True)``, which only mup's unreleased
+    source has; the PyPI release 1.0.0's ``MuAdamW`` scales the hidden wd by m, i.e. it is
+    ``mup-independent-wd`` (see the module docstring).
     """
 
     name = "mup"
+    equivalent = ("microsoft/mup MuAdamW(decoupled_wd=True): unreleased source only; the PyPI release "
+                  "mup 1.0.0's MuAdamW is mup-independent-wd")
     summary = "muP for Adam (hidden lr 1/m, readout x1/m) with coupled weight decay"
     citation = YANG22
 
@@ -115,7 +146,7 @@ class MuP(_ZeroReadout):
         if role == HIDDEN:
             return Multipliers(init_std=1.0, lr=1.0 / width_mult, wd=self.hidden_wd(width_mult))
         if role == OUTPUT:
-            return Multipliers(init_std=self.readout_init_std(), lr=1.0, wd=1.0)
+            return Multipliers(init_std=self.readout_init_std(width_mult), lr=1.0, wd=1.0)
         if role == INPUT:
             return _ONE
         return _VECTOR
@@ -131,9 +162,14 @@ class MuPIndependentWD(MuP):
     | hidden | sigma/sqrt(fan_in)| eta/m | λ·m |         |
     | output | 0 (zero init)     | eta   | λ   | x1/m    |
     | vector | 1 / 0             | eta   | 0   |         |
+
+    In microsoft/mup terms this is ``MuAdamW`` exactly as mup 1.0.0 ships it on PyPI (its matrix-like
+    groups get lr/width_mult and weight_decay*width_mult), with vectors in a weight_decay=0 group.
     """
 
     name = "mup-independent-wd"
+    equivalent = ("microsoft/mup MuAdamW as mup 1.0.0 ships it on PyPI (vectors in a weight_decay=0 group; "
+                  "readout as MuReadout with readout_zero_init=True, or readout_init=mureadout for its default)")
     summary = "muP with independent weight decay: hidden lr/m, hidden wd x m (lr*wd constant)"
     citation = KOS25
 
@@ -144,48 +180,72 @@ class MuPIndependentWD(MuP):
 class WarmupReplacement(MuP):
     """μP's hidden lr scaling replaced by a warmup factor f_t ([Kos25] Sec. 6, our reading).
 
-    | role   | init std          | lr        | wd | forward |
-    |--------|-------------------|-----------|----|---------|
-    | input  | sigma_in          | eta       | λ  |         |
-    | hidden | sigma/sqrt(fan_in)| eta · f_t | λ  |         |
-    | output | 0 (zero init)     | eta       | λ  | x1/m    |
-    | vector | 1 / 0             | eta       | 0  |         |
+    | role   | init std          | lr        | wd (AdamW coefficient) | forward |
+    |--------|-------------------|-----------|------------------------|---------|
+    | input  | sigma_in          | eta       | λ                      |         |
+    | hidden | sigma/sqrt(fan_in)| eta · f_t | λ / f_t                |         |
+    | output | 0 (zero init)     | eta       | λ                      | x1/m    |
+    | vector | 1 / 0             | eta       | 0                      |         |
+
+    [Kos25] Eq. 11 compares μP with independent weight decay (hidden per-step decay (eta/m)(λm) =
+    eta·λ) with unscaled training whose *update* is multiplied by f_t while the *decay* stays eta·λ.
+    PyTorch's AdamW decays by lr·wd, so the update is scaled by f_t through the lr and the decay is
+    kept at eta_t·λ through the coefficient λ/f_t (``decay: independent``, the default). That is the
+    decay that D_t below assumes, so the formula and the run agree.
 
     ``shape: decay-product`` (default): f_t = (1 + (m^2-1) D_t^2)^(-1/2), D_t = prod_{tau<t}(1 - eta_tau λ)
     with eta_tau the base scheduled lr — our closed form from [Kos25] Eq. 11. ``shape: exponential``:
-    f_t = m^(-max(0, 1 - t/T)), T = ``frac`` x steps. f_0 = 1/m, f_t -> 1; per-step decay eta·λ·f_t.
+    f_t = m^(-max(0, 1 - t/T)), T = ``frac`` x steps. f_0 = 1/m, f_t -> 1.
+
+    ``decay: coupled`` keeps the hidden coefficient at λ, so the decay carries the factor too
+    (eta_t·λ·f_t per step, what this recipe did before); D_t is then computed from that applied decay,
+    D_{t+1} = D_t (1 - eta_t f_t λ). Both the closed form and the options are OUR reading of [Kos25],
+    whose exact Eq. 12/13 we could not verify.
     """
 
     name = "warmup-replacement"
     summary = "muP-style readout, hidden lr eta*f_t: a warmup from 1/m to 1 instead of 1/m scaling"
     citation = KOS25
-    options: ClassVar[dict[str, object]] = {"shape": "decay-product", "frac": 0.25, "readout_init": "zero"}
+    options: ClassVar[dict[str, object]] = {
+        "shape": "decay-product", "frac": 0.25, "decay": "independent", "readout_init": "zero",
+    }
     lr_factor_name = "f_t"
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)
-        if self.opts["shape"] not in ("decay-product", "exponential"):
-            raise ValueError(
-                f"recipe 'warmup-replacement': option shape={self.opts['shape']!r}; "
-                "known: decay-product, exponential"
-            )
-        self.opts["frac"] = float(self.opts["frac"])  # type: ignore[arg-type]
-        if not 0.0 < self.opts["frac"] <= 1.0:
-            raise ValueError(f"recipe 'warmup-replacement': option frac={self.opts['frac']!r} not in (0, 1]")
+        for key, known in (("shape", ("decay-product", "exponential")), ("decay", ("independent", "coupled"))):
+            if self.opts[key] not in known:
+                raise ValueError(f"recipe 'warmup-replacement': option {key}={self.opts[key]!r}; "
+                                 f"known: {', '.join(known)}")
+        frac = self.opts["frac"]
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < float(frac) <= 1.0:
+            raise ValueError(f"recipe 'warmup-replacement': option frac={frac!r}: must be a number in (0, 1]")
+        self.opts["frac"] = float(frac)
+        self.wd_factor_name = "1/f_t" if self.opts["decay"] == "independent" else None
 
     def multipliers(self, role: str, width_mult: float) -> Multipliers:
         if role == HIDDEN:
             return _ONE
         return super().multipliers(role, width_mult)
 
+    def _f(self, width_mult: float, base_lrs: Sequence[float], wd: float) -> list[float]:
+        if self.opts["shape"] == "exponential":
+            return f_exponential(width_mult, len(base_lrs), self.opts["frac"])
+        if self.opts["decay"] == "coupled":
+            return f_coupled_decay(width_mult, base_lrs, wd)
+        return f_decay_product(width_mult, base_lrs, wd)
+
     def lr_factors(
         self, role: str, width_mult: float, base_lrs: Sequence[float], wd: float
     ) -> list[float] | None:
-        if role != HIDDEN:
+        return self._f(width_mult, base_lrs, wd) if role == HIDDEN else None
+
+    def wd_factors(
+        self, role: str, width_mult: float, base_lrs: Sequence[float], wd: float
+    ) -> list[float] | None:
+        if role != HIDDEN or self.opts["decay"] == "coupled":
             return None
-        if self.opts["shape"] == "exponential":
-            return f_exponential(width_mult, len(base_lrs), self.opts["frac"])
-        return f_decay_product(width_mult, base_lrs, wd)
+        return [1.0 / f for f in self._f(width_mult, base_lrs, wd)]
 
 
 class SqrtD(_ZeroReadout):
@@ -211,7 +271,7 @@ class SqrtD(_ZeroReadout):
         if role == HIDDEN:
             return Multipliers(init_std=1.0, lr=1.0 / width_mult, wd=math.sqrt(width_mult))
         if role == OUTPUT:
-            return Multipliers(init_std=self.readout_init_std(), lr=1.0, wd=0.0)
+            return Multipliers(init_std=self.readout_init_std(width_mult), lr=1.0, wd=0.0)
         return _VECTOR
 
 

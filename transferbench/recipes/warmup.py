@@ -31,6 +31,20 @@ def f_decay_product(width_mult: float, base_lrs: Sequence[float], wd: float) -> 
     return [(1.0 + (m2 - 1.0) * d * d) ** -0.5 for d in decay_products(base_lrs, wd)]
 
 
+def f_coupled_decay(width_mult: float, base_lrs: Sequence[float], wd: float) -> list[float]:
+    """f_t when the decay carries the factor too (option ``decay: coupled``): AdamW then decays the
+    hidden matrices by ``eta_t * f_t * wd`` per step, so D_t is computed from that applied decay,
+    D_{t+1} = D_t (1 - eta_t f_t wd), a recursion since f_t depends on D_t. f_0 = 1/m."""
+    m2 = width_mult * width_mult
+    out: list[float] = []
+    d = 1.0
+    for lr in base_lrs:
+        f = (1.0 + (m2 - 1.0) * d * d) ** -0.5
+        out.append(f)
+        d *= 1.0 - lr * f * wd
+    return out
+
+
 def f_exponential(width_mult: float, steps: int, frac: float) -> list[float]:
     """f_t = m^(-max(0, 1 - t/T)) with T = frac * steps: geometric rise from 1/m to 1 by step T."""
     horizon = max(frac * steps, 1e-12)

@@ -1,0 +1,99 @@
+"""A recipe's answers, validated before any compute: what ``train`` and ``show-recipe`` use.
+
+A recipe is third-party code. Every number it returns (multipliers, readout multiplier, per-step lr
+and wd factors) is checked here once, for one width and one schedule: finite, non-negative (the
+readout multiplier strictly positive), one factor per step. A recipe method that raises, or returns
+something else, becomes one :class:`RecipeError` naming the recipe and its distribution, so a bad
+plugin never reaches torch as a NaN or a negative learning rate. Pure Python (no torch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from transferbench.recipes.base import Multipliers, Recipe
+from transferbench.recipes.registry import RecipeError, entry
+from transferbench.roles import ROLES
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    """What a recipe says about one role at one width: multipliers and optional per-step factors."""
+
+    multipliers: Multipliers
+    lr_factors: list[float] | None
+    wd_factors: list[float] | None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A recipe resolved at one width multiplier and one schedule, every value checked."""
+
+    output_mult: float
+    roles: dict[str, RoleSettings]
+    lr_factor_name: str | None = None
+    wd_factor_name: str | None = None
+
+
+def _who(recipe: Recipe) -> str:
+    try:
+        e = entry(recipe.name)
+        return f"recipe {recipe.name!r} (distribution {e.distribution} {e.version})"
+    except RecipeError:
+        return f"recipe {recipe.name!r} ({type(recipe).__module__}.{type(recipe).__name__})"
+
+
+def _call(recipe: Recipe, what: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except (Exception, SystemExit) as exc:  # third-party code: any failure is the plugin's, named
+        raise RecipeError(f"{_who(recipe)}: {what} raised {type(exc).__name__}: {exc}") from None
+
+
+def _number(recipe: Recipe, what: str, x: Any, positive: bool = False) -> float:
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool)
+    if not ok or not math.isfinite(float(x)) or float(x) < 0 or (positive and float(x) == 0):
+        need = "a finite number > 0" if positive else "a finite number >= 0"
+        raise RecipeError(f"{_who(recipe)}: {what} must be {need}, got {x!r}")
+    return float(x)
+
+
+def _factors(recipe: Recipe, what: str, values: Any, steps: int) -> list[float] | None:
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise RecipeError(f"{_who(recipe)}: {what} must be a list of {steps} numbers or None, "
+                          f"got {type(values).__name__}")
+    if len(values) != steps:
+        raise RecipeError(f"{_who(recipe)}: {what} must give one factor per step ({steps}), got {len(values)}")
+    return [_number(recipe, f"{what}[{t}]", v) for t, v in enumerate(values)]
+
+
+def resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float) -> Resolved:
+    """Every role's multipliers and per-step factors at ``width_mult`` for the base schedule
+    ``base_lrs`` (base lr x schedule at each step) and base weight decay ``wd``; RecipeError if any
+    value is not finite and non-negative, a factor list has the wrong length, or a method raises."""
+    m, steps = float(width_mult), len(base_lrs)
+    out_mult = _number(recipe, f"output_mult({m:g})", _call(recipe, f"output_mult({m:g})", recipe.output_mult, m),
+                       positive=True)
+    roles = {}
+    for role in ROLES:
+        what = f"multipliers({role!r}, {m:g})"
+        mult = _call(recipe, what, recipe.multipliers, role, m)
+        if not isinstance(mult, Multipliers):
+            raise RecipeError(f"{_who(recipe)}: {what} must return Multipliers, got {type(mult).__name__}")
+        for field in ("init_std", "lr", "wd"):
+            _number(recipe, f"{what}.{field}", getattr(mult, field))
+        lrf = _call(recipe, f"lr_factors({role!r})", recipe.lr_factors, role, m, list(base_lrs), wd)
+        wdf = _call(recipe, f"wd_factors({role!r})", recipe.wd_factors, role, m, list(base_lrs), wd)
+        roles[role] = RoleSettings(mult, _factors(recipe, f"lr_factors({role!r})", lrf, steps),
+                                   _factors(recipe, f"wd_factors({role!r})", wdf, steps))
+    return Resolved(out_mult, roles, _name(recipe, "lr_factor_name"), _name(recipe, "wd_factor_name"))
+
+
+def _name(recipe: Recipe, attr: str) -> str | None:
+    value = getattr(recipe, attr, None)
+    return None if value is None else str(value)
