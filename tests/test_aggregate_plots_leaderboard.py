@@ -40,7 +40,7 @@ def make_record(recipe="standard", width=64, log2_lr=-6.0, seed=0, eval_loss=2.5
                   "sublayer_gain": 1.1},
     }
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "config": {"workload": "llama", "recipe": recipe, "recipe_options": {}, "width": width,
                    "base_width": 64, "width_mult": width / 64, "depth": 2, "log2_lr": log2_lr,
                    "lr": 2.0**log2_lr, "wd": 0.1, "seed": seed, "steps": 40, "batch_size": 4},

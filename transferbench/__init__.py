@@ -6,4 +6,4 @@ The package is layered bottom-up: ``roles`` and ``config`` (pure Python) < ``rec
 Importing this package, its config or its recipe registry never imports torch.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -39,7 +39,7 @@ FLOOR_KEYS: tuple[str, ...] = ("best_loss", "optimal_loss", "entropy_rate", "noi
 
 SORT_KEYS: list[str] = ["workload", "recipe", "wd", "width", "log2_lr", "seed"]
 DIAGNOSTIC_KEYS: tuple[str, ...] = ("top_sv", "log2_top_sv", "rel_update", "sublayer_gain")
-SUPPORTED_SCHEMA = 1
+SUPPORTED_SCHEMA = 2
 
 # Same pattern as transferbench.recipes.base.arxiv_id (a modern id YYMM.NNNNN, optional version);
 # repeated here so the analysis half depends on nothing but the tables and records.

@@ -169,6 +169,14 @@ def resolve_run_config(overrides: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"width: {cfg['width']} is not a multiple of head_dim={cfg['head_dim']}")
     cfg["lr"] = 2.0 ** cfg["log2_lr"]
     cfg["width_mult"] = cfg["width"] / cfg["base_width"]
+    # Every recipe option, defaults included, is part of the config and its hash (record schema 2):
+    # a run of a recipe whose default changed is a different run.
+    from transferbench.recipes.checked import full_options  # pure Python: no torch
+
+    try:
+        cfg["recipe_options"] = full_options(cfg["recipe"], cfg["recipe_options"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg
 
 

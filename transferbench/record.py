@@ -14,7 +14,8 @@ from typing import Any
 
 from transferbench import __version__
 
-SCHEMA_VERSION = 1
+#: 2: recipe options with their defaults are in the config (and hash); ``applied`` and ``summary.failure``.
+SCHEMA_VERSION = 2
 RECORD_NAME = "record.json"
 
 

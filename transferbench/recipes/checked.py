@@ -97,3 +97,16 @@ def resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: fl
 def _name(recipe: Recipe, attr: str) -> str | None:
     value = getattr(recipe, attr, None)
     return None if value is None else str(value)
+
+
+def full_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's options with every default filled in and normalised by the recipe itself, so that
+    the run config (and its hash) says which variant ran even when a default changes between versions."""
+    from transferbench.recipes.registry import get_recipe
+
+    try:
+        return dict(get_recipe(name, **options).opts)
+    except RecipeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"recipe_options: {exc}") from None
