@@ -17,7 +17,8 @@ min_version("8.0")
 sys.path.insert(0, workflow.basedir)  # a source checkout works even before `pip install -e .`
 
 from transferbench.config import ConfigError  # noqa: E402
-from transferbench.grid import check_profile, fmt, jobs  # noqa: E402
+from transferbench.grid import jobs  # noqa: E402
+from transferbench.profile import check_profile, schema_problem  # noqa: E402
 
 
 # The default profile is loaded only when no --configfile is given. Snakemake would otherwise merge a
@@ -29,6 +30,13 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# Our own schema check first: it names a mistyped key ("did you mean 'widths'?") where Snakemake's
+# validate() only says that the correct key is missing; validate() then fills in the schema's defaults.
+# (A YAML syntax error in a --configfile is reported by Snakemake before this file runs, without the
+# file or line: `transferbench grid --configfile FILE` names both.)
+_problem = schema_problem(config)
+if _problem:
+    raise WorkflowError(f"invalid config: {_problem}")
 validate(config, "workflow/schemas/config.schema.yaml")
 try:
     check_profile(config)
@@ -37,7 +45,8 @@ except ConfigError as exc:
 
 R = config.get("results_dir", "results")
 JOBS = jobs(config)
-RECORDS = [r for j in JOBS for r in j.records]  # every run's record.json
+MANIFESTS = [j.manifest for j in JOBS]  # every job's declared output
+RECORDS = [r for j in JOBS for r in j.records]  # every run's record.json (written, not declared)
 WORKLOADS = list(config["workloads"])
 PLOT_KINDS = ["lr_sweep", "optimal_lr", "singular_values", "coord_check"]
 
@@ -46,11 +55,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 
 
-# The records are targets too: a fresh clone holds the committed tables and leaderboard but no
+# The train jobs are targets too: a fresh clone holds the committed tables and leaderboard but no
 # records, and without this Snakemake would only redraw the committed tables instead of training.
 rule all:
     input:
-        RECORDS,
+        MANIFESTS,
         expand(f"{R}/plots/{{kind}}_{{workload}}.png", kind=PLOT_KINDS, workload=WORKLOADS),
         multiext(f"{R}/leaderboard", ".md", ".csv", ".html"),
     default_target: True

@@ -23,6 +23,7 @@ from transferbench.aggregate import (
     best_loss_by_workload,
     read_table,
 )
+from transferbench.config import config_hash as hash_of
 from transferbench.leaderboard import SEED_NOTE, sweep_hash, write_leaderboard
 from transferbench.metrics import compute_metrics
 from transferbench.plots import make_plots
@@ -31,15 +32,16 @@ KOS25 = "@article{kosson2025, title = {Weight Decay may matter more than muP}, j
 
 
 def make_record(recipe="standard", width=64, log2_lr=-6.0, seed=0, eval_loss=2.5, diverged=False,
-                arxiv="2510.19093", citation=KOS25, config_hash="0123456789abcdef", version="0.1.0"):
-    """A record as the trainer writes it; NaN losses become JSON null."""
+                arxiv="2510.19093", citation=KOS25, config_hash=None, version="0.1.0"):
+    """A record as the trainer writes it (its config hash computed from its config unless given, as
+    aggregate's validation demands); NaN losses become JSON null."""
     snap = lambda step, sv: {  # noqa: E731
         "step": step, "matrices": {"blocks.0.attn.q": {"top_sv": sv, "rms": 0.1, "rel_update": 0.01}},
         "sublayer_gain": {"blocks.0.attn": 1.1},
         "means": {"top_sv": sv, "log2_top_sv": math.log2(sv), "rms": 0.1, "rel_update": 0.01,
                   "sublayer_gain": 1.1},
     }
-    return {
+    rec = {
         "schema_version": 2,
         "config": {"workload": "llama", "recipe": recipe, "recipe_options": {}, "width": width,
                    "base_width": 64, "width_mult": width / 64, "depth": 2, "log2_lr": log2_lr,
@@ -61,6 +63,8 @@ def make_record(recipe="standard", width=64, log2_lr=-6.0, seed=0, eval_loss=2.5
         "diagnostics": [snap(20, 2.0), snap(40, 8.0)],
         "coord_check": {"step": [0, 1, 2], "logits_rms": [0.0, 0.5, 0.7], "hidden_rms": [1.0, 1.1, 1.2]},
     }
+    rec["config_hash"] = config_hash or hash_of(rec["config"])
+    return rec
 
 
 def write(tmp: Path, name: str, rec: dict) -> Path:
@@ -72,7 +76,7 @@ def write(tmp: Path, name: str, rec: dict) -> Path:
 
 def test_aggregate_writes_runs_and_coord_tables(tmp_path):
     paths = [
-        write(tmp_path, "a", make_record(width=128, log2_lr=-5.0, config_hash="00000000000000a1")),
+        write(tmp_path, "a", make_record(width=128, log2_lr=-5.0)),
         write(tmp_path, "b", make_record(recipe="mup", arxiv=None, citation="Yang et al., arXiv:2203.03466",
                                          version="0.10")),
         write(tmp_path, "c", make_record(width=64, log2_lr=-3.0, diverged=True, arxiv="2401.10000")),
@@ -90,7 +94,9 @@ def test_aggregate_writes_runs_and_coord_tables(tmp_path):
     back = read_table(tmp_path / "tables" / "runs.csv")  # text columns survive the CSV round trip
     assert list(back.columns) == RUN_COLUMNS and back["diverged"].dtype == bool
     assert set(back["recipe_arxiv"]) == {"2203.03466", "2401.10000", "2510.19093"}
-    assert "00000000000000a1" in set(back["config_hash"]) and "0.10" in set(back["recipe_version"])
+    assert set(back["config_hash"]) == set(runs["config_hash"]) and "0.10" in set(back["recipe_version"])
+    (tmp_path / "t.csv").write_text("config_hash,recipe_arxiv\n00000000000000a1,2401.10000\n")
+    assert read_table(tmp_path / "t.csv").iloc[0].tolist() == ["00000000000000a1", "2401.10000"]
 
     coord = read_table(tmp_path / "tables" / "coord_check.csv")
     assert list(coord.columns) == COORD_COLUMNS and len(coord) == 3 * 2 * 3
@@ -220,8 +226,7 @@ def test_end_to_end_from_records(tmp_path):
             for x in (-8.0, -7.0, -6.0, -5.0, -4.0):
                 loss = 2.0 + 0.1 * (x + 6.0 + (math.log2(w / 64) if recipe == "standard" else 0)) ** 2
                 diverged = x == -4.0 and w == 64
-                rec = make_record(recipe=recipe, width=w, log2_lr=x, eval_loss=loss, diverged=diverged,
-                                  config_hash=f"{len(paths):016x}")
+                rec = make_record(recipe=recipe, width=w, log2_lr=x, eval_loss=loss, diverged=diverged)
                 paths.append(write(tmp_path / "runs", f"{recipe}-{w}-{x}", rec))
     aggregate(paths, tmp_path / "tables")
     runs = read_table(tmp_path / "tables" / "runs.csv")
@@ -234,7 +239,7 @@ def test_end_to_end_from_records(tmp_path):
 
 
 def test_analysis_modules_never_import_torch():
-    """DESIGN §8: the analysis stages and what the Snakefile imports (config, grid, registry) read
+    """docs/design.md §8: the analysis stages and what the Snakefile imports (config, grid, registry) read
     records and tables only."""
     mods = ("aggregate", "metrics", "bootstrap", "plots", "leaderboard", "cli_analysis", "config", "grid",
             "recipes")

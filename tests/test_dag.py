@@ -1,9 +1,12 @@
 """The Snakemake DAG: bad profiles are rejected before any job runs, `snakemake --lint` is clean,
-the grid expands as configured, and the whole smoke profile runs end to end."""
+the grid expands as configured, a job that fails half way keeps its finished records, and the whole
+smoke profile runs end to end, from any directory, with a results directory whose name needs quoting."""
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -15,17 +18,19 @@ import pytest
 import yaml
 
 from transferbench.config import ConfigError
-from transferbench.grid import check_profile, jobs
+from transferbench.grid import jobs
+from transferbench.profile import check_profile
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+def snakemake(args: list[str], cwd: Path, timeout: int = 900, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess:
     # --nolock: the test may run beside a real `snakemake` in the same checkout
     return subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--nolock", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_grid_expands_every_workload_recipe_width_and_lr() -> None:
@@ -39,6 +44,76 @@ def test_grid_expands_every_workload_recipe_width_and_lr() -> None:
     assert "--log2-lr -8 -6 -4" in cmd and "--seq-len 32" in cmd
     per_run = jobs({**SMOKE, "sweep_per_job": False})
     assert len(per_run) == len(records)
+    assert sorted(r for j in per_run for r in j.records) == sorted(records)
+    # one manifest per job, the job's only declared output, beside its runs
+    assert job.manifest == "results-smoke/runs/llama/sqrt-d/w32_wd0.1_s0/job.json"
+    assert cmd.endswith(f"--out 'results-smoke/runs/llama/sqrt-d/w32_wd0.1_s0/lr{{log2_lr}}' --manifest {job.manifest}")
+    one = next(j for j in per_run if j.workload == "mlp" and j.width == 32 and j.log2_lrs == (-6.0,))
+    assert one.manifest == f"results-smoke/runs/{one.line}/lr-6/job.json" and one.records == [
+        f"results-smoke/runs/{one.line}/lr-6/record.json"]
+    for grid in (all_jobs, per_run):
+        assert len({j.manifest for j in grid}) == len({j.log for j in grid}) == len(grid)
+
+
+def test_the_rules_spell_no_run_path() -> None:
+    """grid.Job is the one place that spells where runs, manifests and train logs live."""
+    for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
+        text = re.sub(r"#.*", "", path.read_text())  # comments may say what the files are
+        for fragment in ("runs/", "record.json", "job.json", "logs/train", "lr{"):
+            assert fragment not in text, f"{path.name} spells {fragment!r}: take it from grid.Job"
+
+
+# A recipe that crashes at the second run of a sweep line while FLAG exists: a stand-in for an
+# out-of-memory error or a lost node. It looks for the line's first record, so that checks made before
+# the first run (which may resolve the recipe for every lr) pass, and the crash comes at run time.
+CRASHY = """
+import os
+
+from transferbench.recipes import Multipliers, Recipe
+
+
+class CrashAtSecondRun(Recipe):
+    name = "crash-at-second-run"
+    summary = "standard, but crashes once the first record of its line exists"
+    citation = "arXiv:2401.00001"
+
+    def multipliers(self, role, width_mult):
+        if os.path.exists(FLAG) and os.path.exists(FIRST):
+            raise RuntimeError("simulated crash at the second run")
+        return Multipliers(init_std=1.0, lr=1.0, wd=0.0 if role == "vector" else 1.0)
+"""
+
+
+def test_a_job_that_fails_at_its_second_lr_keeps_the_first_record(tmp_path: Path) -> None:
+    """Records are not declared outputs, so Snakemake does not delete them when the job fails; the
+    rerun skips the finished run (same config hash) and only then writes the job's manifest."""
+    from test_registry import make_dist
+
+    profile = {k: v for k, v in SMOKE.items() if k != "workloads"}
+    profile.update(recipes=["crash-at-second-run"], results_dir=str(tmp_path / "results"))
+    profile["workloads"] = {"mlp": {**SMOKE["workloads"]["mlp"], "widths": [16], "log2_lrs": [-8, -6]}}
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(profile))
+    [job] = jobs(profile)
+    first, second = map(Path, job.records)
+    flag = tmp_path / "crash"
+    flag.touch()
+    make_dist(tmp_path, "crashy-recipes", "crashy", f"FLAG, FIRST = {str(flag)!r}, {str(first)!r}\n{CRASHY}",
+              {"crash-at-second-run": "crashy:CrashAtSecondRun"})
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    args = [job.manifest, "--cores", "1", "--configfile", str(tmp_path / "one.yaml")]  # the target first
+    res = snakemake(args, cwd=tmp_path, env=env)
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "simulated crash at the second run" in Path(job.log).read_text(), res.stdout + res.stderr
+    assert first.exists() and not second.exists() and not Path(job.manifest).exists()
+    done = first.stat().st_mtime_ns
+
+    flag.unlink()
+    res = snakemake(args, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert first.stat().st_mtime_ns == done and "already done" in Path(job.log).read_text()
+    manifest = json.loads(Path(job.manifest).read_text())
+    hashes = [json.loads(p.read_text())["config_hash"] for p in (first, second)]
+    assert [(r["record"], r["config_hash"]) for r in manifest["records"]] == list(zip(job.records, hashes))
 
 
 @pytest.mark.parametrize(
@@ -105,13 +180,17 @@ def test_snakemake_lint_has_no_errors() -> None:
 
 @pytest.mark.slow
 def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
+    # Run from outside the checkout, into a relative results directory whose name needs quoting in a
+    # shell (a space) and is not ASCII: an unquoted path in any rule's command would write elsewhere.
     profile = copy.deepcopy(SMOKE)
-    profile["results_dir"] = str(tmp_path / "results")
-    (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(profile))
-    res = snakemake(["--cores", "2", "--configfile", str(tmp_path / "smoke.yaml"), "-p"], cwd=REPO)
+    profile["results_dir"] = "results smoke ü"
+    (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
+    res = snakemake(["--cores", "2", "--configfile", str(tmp_path / "smoke.yaml"), "-p"], cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
-    out = tmp_path / "results"
+    out = tmp_path / "results smoke ü"
     assert "python -m transferbench train --workload" in res.stdout + res.stderr  # -p shows the command
+    assert {p.name for p in tmp_path.iterdir()} == {out.name, ".snakemake", "smoke.yaml"}
+    assert len(list((out / "runs").rglob("job.json"))) == 3 * 5 * 2  # one manifest per sweep line
     runs = pd.read_csv(out / "tables" / "runs.csv")
     assert len(runs) == 3 * 5 * 2 * 3
     for name in ("optima.csv", "transfer.csv", "coord_check.csv"):
@@ -126,11 +205,11 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
         assert recipe in board and arxiv in board
     assert (out / "leaderboard.html").read_text().count("<table") >= 4
     # nothing left to do: a second invocation runs no job
-    again = snakemake(["--cores", "2", "--configfile", str(tmp_path / "smoke.yaml"), "-n"], cwd=REPO)
+    again = snakemake(["--cores", "2", "--configfile", str(tmp_path / "smoke.yaml"), "-n"], cwd=tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
     # the self-contained report holds every plot and the leaderboard, with their captions
     report = tmp_path / "report.html"
-    res = snakemake(["--configfile", str(tmp_path / "smoke.yaml"), "--report", str(report)], cwd=REPO)
+    res = snakemake(["--configfile", str(tmp_path / "smoke.yaml"), "--report", str(report)], cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     page = report.read_text()
     for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):

@@ -1,4 +1,4 @@
-"""Each built-in recipe resolves to DESIGN §3's formulas, read back from real training records;
+"""Each built-in recipe resolves to docs/design.md §3's formulas, read back from real training records;
 the warmup factor f_t behaves as specified; the schedule is what it says."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ ETA_LOG2, WD, SIGMA, BASE = -5.0, 0.1, 1.0, 16
 
 def expected(recipe: str, m: float) -> tuple[dict[str, tuple[float | None, float, float]], float]:
     """(init multiplier, lr multiplier, wd multiplier) per role and the readout multiplier, typed in
-    from the table of DESIGN §3 (not computed by the package)."""
+    from the table of docs/design.md §3 (not computed by the package)."""
     vec = (None, 1.0, 0.0)
     table = {
         "standard": ({"input": (1, 1, 1), "hidden": (1, 1, 1), "output": (1, 1, 1), "vector": vec}, 1.0),

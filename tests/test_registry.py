@@ -1,6 +1,6 @@
 """Plugin discovery through a real entry point of a tiny distribution the test writes to disk;
-broken and duplicate plugins give one clear error and leave the other recipes usable; listing
-recipes never imports torch."""
+broken, exiting, printing and duplicate plugins give one clear error (or none) and leave the other
+recipes usable; listing recipes never imports torch. More hostile plugins: test_hostile_plugins.py."""
 
 from __future__ import annotations
 
@@ -81,6 +81,25 @@ def test_broken_plugins_are_reported_and_do_not_take_down_others(plugin_path: Pa
     assert describe("mup")["distribution"] == "transferbench"
     for name in ("standard", "mup", "mup-independent-wd", "warmup-replacement", "sqrt-d", "half-lr"):
         get_recipe(name)
+
+
+def test_a_plugin_that_exits_or_prints_at_import_harms_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """sys.exit in a plugin's import is a load failure, not the end of the program; what a plugin
+    prints at import goes to stderr, so stdout (`recipes --json`) stays ours."""
+    make_dist(tmp_path, "exit-recipes", "exit_recipes", "import sys\nsys.exit(3)\n", {"exits": "exit_recipes:X"})
+    make_dist(tmp_path, "loud-recipes", "loud_recipes", "print('loud banner')\n" + PLUGIN.replace("half-lr", "loud"),
+              {"loud": "loud_recipes:HalfLR"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.clear_cache()
+    try:
+        with pytest.raises(RecipeError, match=r"'exits'.*exit-recipes 0.3 failed to load: SystemExit: 3"):
+            get_recipe("exits")
+        assert get_recipe("loud").multipliers("hidden", 2.0).lr == 0.5
+        out, err = capsys.readouterr()
+        assert "loud banner" not in out and "loud banner" in err
+    finally:
+        registry.clear_cache()
 
 
 def test_two_plugins_with_one_name_is_an_error_naming_both(plugin_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The command line: ``transferbench <verb>`` (or ``python -m transferbench <verb>``), one plain
-function per verb. Flags are the config keys of DESIGN §2 with dashes (``--base-width``).
+function per verb. Flags are the config keys of docs/design.md §2 with dashes (``--base-width``).
 
 Verbs: train, recipes, show-recipe, aggregate, metrics, plots, leaderboard, grid.
 Logs go to stderr; interactive runs show a progress bar.
@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -39,9 +40,16 @@ def _parse_options(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise ConfigError(f"recipe_options: expected KEY=VALUE, got {item!r}")
-        out[key] = yaml.safe_load(value)
+        if key in out:
+            raise ConfigError(f"recipe_options.{key}: given twice")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            why = getattr(exc, "problem", None) or "not YAML"
+            raise ConfigError(f"recipe_options.{key}: cannot parse {value!r} ({why})") from None
     return out
 
 
@@ -54,42 +62,127 @@ def _overrides(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict[str
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one run per --log2-lr value; each writes OUT/record.json (OUT may hold {log2_lr})."""
-    import os
+    """Train one run per --log2-lr value; each writes OUT/record.json (OUT may hold {log2_lr}).
 
+    Everything is checked before the first run starts, and before torch loads (a bad flag costs no
+    3 s import): settings, recipe options, --out, the device, the output directories and any records
+    already there. A finished run is never lost to a bad input, and never silently replaced."""
+    import contextlib
+
+    from transferbench.record import RECORD_NAME, write_json_atomic
+    from transferbench.runlock import run_lock
+
+    configs = [resolve_run_config({**_overrides(args, skip=("log2_lr",)), "log2_lr": x}) for x in args.log2_lr]
+    outs = _run_dirs(args.out, configs)
     # BLAS thread pools must be sized before numpy/torch load: 1-thread jobs side by side are the
-    # fastest way to use a small CPU (DESIGN §7), and oversubscribed OpenBLAS slowed data generation.
+    # fastest way to use a small CPU (docs/design.md §7), and oversubscribed OpenBLAS slowed data generation.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(args.threads or 1))
-    from transferbench.record import RECORD_NAME, read_record
-    from transferbench.train import train
+        os.environ.setdefault(var, str(configs[0]["threads"]))
+    if configs[0]["device"] == "cuda":
+        import torch
 
-    lrs = args.log2_lr
-    if len(lrs) > 1 and "{log2_lr}" not in args.out:
-        raise ConfigError("out: with several --log2-lr values, --out must contain '{log2_lr}'")
-    configs = [resolve_run_config({**_overrides(args, skip=("log2_lr",)), "log2_lr": x}) for x in lrs]
-    for cfg in configs:  # everything is checked before the first run starts
-        from transferbench.recipes import get_recipe
-
-        get_recipe(cfg["recipe"], **cfg["recipe_options"])
-    for cfg in configs:
-        out = Path(args.out.format(log2_lr=_fmt(cfg["log2_lr"])))
-        existing = out / RECORD_NAME
-        if existing.exists() and not args.force:
-            try:
-                if read_record(existing).get("config_hash") == config_hash(cfg):
-                    log.info("%s: already done (same config hash), skipping; --force reruns", existing)
-                    continue
-            except (OSError, ValueError):
-                pass
-        record = train(cfg, out, progress=args.progress)
-        s = record["summary"]
-        log.info(
-            "%s %s d=%d log2_lr=%s: init %.4f final %.4f eval %.4f diverged=%s (%.1fs) -> %s",
-            cfg["workload"], cfg["recipe"], cfg["width"], _fmt(cfg["log2_lr"]), s["init_loss"],
-            s["final_loss"], s["eval_loss"], s["diverged"], s["wall_time"], existing,
-        )
+        if not torch.cuda.is_available():
+            raise ConfigError("device: 'cuda' requested but torch.cuda.is_available() is False; "
+                              "use --device cpu (or auto)")
+    for out in outs:
+        _check_writable("out", out)
+    if args.manifest:
+        _check_writable("manifest", Path(args.manifest).parent)
+    done = []
+    with contextlib.ExitStack() as locks:
+        # Held from the check of an existing record through training to the record's write: of two
+        # processes writing one run, the second fails here instead of both training and one winning.
+        for out in outs:
+            locks.enter_context(run_lock(out))
+        todo = []
+        for cfg, out in zip(configs, outs):
+            existing, new = out / RECORD_NAME, config_hash(cfg)
+            done.append({"log2_lr": cfg["log2_lr"], "record": str(existing), "config_hash": new})
+            if not _keep_existing(existing, new, args.force, args.replace):
+                todo.append((cfg, out))
+        if todo:
+            from transferbench.train import train
+        for cfg, out in todo:
+            record = train(cfg, out, progress=args.progress)
+            s = record["summary"]
+            log.info(
+                "%s %s d=%d log2_lr=%s: init %.4f final %.4f eval %.4f diverged=%s (%.1fs) -> %s",
+                cfg["workload"], cfg["recipe"], cfg["width"], _fmt(cfg["log2_lr"]), s["init_loss"],
+                s["final_loss"], s["eval_loss"], s["diverged"], s["wall_time"], out / RECORD_NAME,
+            )
+    if args.manifest:  # the DAG's declared output, so only once every run of the job has its record
+        write_json_atomic(Path(args.manifest), {"records": done})
     return 0
+
+
+def _run_dirs(template: str, configs: list[dict[str, Any]]) -> list[Path]:
+    """The run directory of every config: ``template`` with {log2_lr} filled in, all distinct."""
+    import string
+
+    if not template:
+        raise ConfigError("out: empty")
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"out: {template!r} is not a valid template ({exc}); the only field is {{log2_lr}}") from None
+    for name, spec, conv in fields:
+        if name != "log2_lr" or spec or conv:
+            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"out: field {shown} in {template!r} is not allowed; the only field is {{log2_lr}}")
+    if len(configs) > 1 and not fields:
+        raise ConfigError("out: with several --log2-lr values, --out must contain '{log2_lr}'")
+    outs = [Path(template.format(log2_lr=_fmt(cfg["log2_lr"]))) for cfg in configs]
+    for i, out in enumerate(outs):
+        if out in outs[:i]:
+            a, b = configs[outs.index(out)]["log2_lr"], configs[i]["log2_lr"]
+            if a == b:
+                raise ConfigError(f"log2_lr: {_fmt(a)} given twice")
+            raise ConfigError(f"log2_lr: {a!r} and {b!r} would both write {out}")
+    return outs
+
+
+def _check_writable(key: str, directory: Path) -> None:
+    """Create ``directory`` and write and delete a file in it, so a bad path fails now, not after training."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        raise ConfigError(f"{key}: {directory} exists and is not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot write to {directory}: {exc.strerror or exc}") from None
+
+
+def _keep_existing(existing: Path, new_hash: str, force: bool, replace: bool = False) -> bool:
+    """True to skip a run whose record has the same config hash (unless --force); ConfigError for a
+    record of another config unless --force or --replace (a result is not replaced silently)."""
+    from transferbench.record import read_record
+
+    if not existing.exists() and not existing.is_symlink():
+        return False
+    if existing.is_dir():
+        raise ConfigError(f"out: {existing} is a directory, so no record can be written there")
+    if force:
+        log.info("%s: --force: replacing the existing record", existing)
+        return False
+    try:
+        old = read_record(existing).get("config_hash")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{existing}: cannot read the existing record ({exc}); refusing to replace it "
+                          "(--force replaces it)") from None
+    if old == new_hash:
+        log.info("%s: already done (same config hash), skipping; --force reruns", existing)
+        return True
+    if replace:
+        log.info("%s: --replace: the record has config hash %s, this run's is %s; replacing it", existing, old,
+                 new_hash)
+        return False
+    raise ConfigError(f"{existing}: holds a record with config hash {old}, this run's is {new_hash}; "
+                      "refusing to replace it (--replace replaces records of another config, --force every "
+                      "record; in a profile, replace: true)")
 
 
 def _fmt(x: float) -> str:
@@ -145,11 +238,18 @@ def _add_config_flags(p: argparse.ArgumentParser, required: tuple[str, ...]) -> 
                    help="a recipe option, e.g. shape=exponential (repeatable)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage of ``train`` alone is 20 lines of flags)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from transferbench import __version__
     from transferbench.cli_analysis import add_analysis_commands
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="transferbench", description="Does a learning rate tuned on a narrow model transfer to a wide one?"
     )
     parser.add_argument("--version", action="version", version=f"transferbench {__version__}")
@@ -159,7 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train runs and write record.json for each")
     _add_config_flags(p, required=("workload", "recipe", "width", "base_width", "log2_lr"))
     p.add_argument("--out", required=True, help="run directory; may contain {log2_lr}")
-    p.add_argument("--force", action="store_true", help="rerun even if a record with the same hash exists")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every run, replacing any existing record (same config hash or not)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a record whose config hash differs from this run's (e.g. after a profile "
+                        "edit); runs with the same hash are still skipped")
+    p.add_argument("--manifest", help="after the last run, write this JSON file listing every record and its hash")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
     p.set_defaults(func=cmd_train)
 
@@ -177,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb. A bad input is one logged line and exit status 2; Ctrl-C is 130; never a traceback
+    for either (a traceback means a bug)."""
+    from transferbench.runlock import RunLockedError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -185,8 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, RecipeError, ValueError, FileNotFoundError) as exc:
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except (ConfigError, RecipeError, RunLockedError, ValueError) as exc:
         log.error("%s", exc)
+        return 2
+    except OSError as exc:  # an output path that cannot be written, a file that cannot be read
+        log.error("%s", f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc)
         return 2
 
 

@@ -3,7 +3,7 @@
 facts about each workload's data (e.g. ``optimal_loss`` of the synthetic token stream, ``noise_floor``
 of the MLP teacher), whose best achievable loss the plots draw as a floor.
 
-Reads JSON and writes CSV only: this module never imports torch (DESIGN §8 layering).
+Reads JSON and writes CSV only: this module never imports torch (docs/design.md §8 layering).
 """
 
 from __future__ import annotations
@@ -11,19 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from transferbench.validate import RecordError, validate_record
+
 log = logging.getLogger(__name__)
 
 #: Columns of runs.csv, in order (docs/record.md).
 RUN_COLUMNS: list[str] = [
     "workload", "recipe", "width", "base_width", "width_mult", "depth", "log2_lr", "lr", "wd", "seed",
-    "steps", "init_loss", "final_loss", "eval_loss", "diverged", "diverged_step", "top_sv", "log2_top_sv",
+    "steps", "init_loss", "final_loss", "eval_loss", "diverged", "diverged_step", "failure", "top_sv",
+    "log2_top_sv",
     "rel_update", "sublayer_gain", "wall_time", "throughput", "config_hash", "package_version",
     "git_commit", "recipe_distribution", "recipe_version", "recipe_arxiv", "run_dir",
 ]
@@ -39,15 +44,9 @@ FLOOR_KEYS: tuple[str, ...] = ("best_loss", "optimal_loss", "entropy_rate", "noi
 
 SORT_KEYS: list[str] = ["workload", "recipe", "wd", "width", "log2_lr", "seed"]
 DIAGNOSTIC_KEYS: tuple[str, ...] = ("top_sv", "log2_top_sv", "rel_update", "sublayer_gain")
-SUPPORTED_SCHEMA = 2
-
 # Same pattern as transferbench.recipes.base.arxiv_id (a modern id YYMM.NNNNN, optional version);
 # repeated here so the analysis half depends on nothing but the tables and records.
 _ARXIV = re.compile(r"(?:arxiv[:/\s.={]*(?:abs/)?)?(\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
-
-
-class RecordError(ValueError):
-    """A record that cannot be read or lacks a required field; the message names the file."""
 
 
 def arxiv_from(recipe: dict[str, Any]) -> str | None:
@@ -70,26 +69,14 @@ def _num(x: Any) -> float:
 
 
 def load_record(path: Path) -> dict[str, Any]:
-    """Parse one record.json; any problem raises :class:`RecordError` naming ``path``."""
+    """Parse and validate one record.json (validate.py); any problem raises :class:`RecordError` naming
+    ``path`` and the field."""
     try:
         with open(path) as fh:
             rec = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{path}: cannot read record: {exc}") from exc
-    if not isinstance(rec, dict):
-        raise RecordError(f"{path}: a record is a JSON object, got {type(rec).__name__}")
-    version = rec.get("schema_version")
-    if version != SUPPORTED_SCHEMA:
-        raise RecordError(f"{path}: schema_version {version!r} is not supported "
-                          f"(expected {SUPPORTED_SCHEMA})")
-    for key in ("config", "summary"):
-        if not isinstance(rec.get(key), dict):
-            raise RecordError(f"{path}: missing or malformed {key!r}")
-    missing = [k for k in ("workload", "recipe", "width", "log2_lr", "seed") if k not in rec["config"]]
-    if missing:
-        raise RecordError(f"{path}: config lacks {', '.join(missing)}")
-    if "init_loss" not in rec["summary"]:
-        raise RecordError(f"{path}: summary lacks 'init_loss'")
+    validate_record(rec, path)
     return rec
 
 
@@ -119,8 +106,9 @@ def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
         "init_loss": _num(s.get("init_loss")),
         "final_loss": _num(s.get("final_loss")),
         "eval_loss": _num(s.get("eval_loss")),
-        "diverged": bool(s.get("diverged", False)),
+        "diverged": s["diverged"],  # a JSON boolean (validate.py): never bool("false")
         "diverged_step": s.get("diverged_step"),
+        "failure": s.get("failure"),
         **{k: _num(means.get(k)) for k in DIAGNOSTIC_KEYS},
         "wall_time": _num(s.get("wall_time")),
         "throughput": _num(s.get("throughput")),
@@ -163,20 +151,33 @@ def data_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def aggregate(record_paths: Iterable[Path], out_dir: Path) -> pd.DataFrame:
-    """Read every record, write ``out_dir``/{runs,coord_check,data_info}.csv and return the runs table."""
+def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = False) -> pd.DataFrame:
+    """Read and validate every record, then write ``out_dir``/{runs,coord_check,data_info,bad_records}.csv
+    and return the runs table.
+
+    A bad record raises RecordError (file and field named) before anything is written, so the tables
+    of an earlier run survive; with ``skip_bad`` it is left out, logged, and listed in bad_records.csv
+    (written always, header only when every record is good, so the DAG's outputs are fixed).
+    """
     paths = sorted(Path(p) for p in record_paths)
     if not paths:
         raise ValueError("aggregate: no record.json files given")
-    runs, coord, data = [], [], []
+    runs, coord, data, bad = [], [], [], []
     for path in paths:
-        rec = load_record(path)
         try:
-            runs.append(record_row(rec, path))
-            coord.extend(coord_rows(rec))
-            data.extend(data_rows(rec))
+            rec = load_record(path)
+            row, cc, info = record_row(rec, path), coord_rows(rec), data_rows(rec)
         except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError(f"{path}: malformed record: {exc!r}") from exc
+            err = exc if isinstance(exc, RecordError) else RecordError(f"{path}: malformed record: {exc!r}")
+            if not skip_bad:
+                raise err from None
+            log.warning("aggregate: skipping %s", err)
+            field = str(err)[len(str(path)) + 2:].partition(": ")[0]
+            bad.append({"path": str(path), "field": field, "error": str(err)})
+            continue
+        runs.append(row)
+        coord.extend(cc)
+        data.extend(info)
     table = pd.DataFrame(runs, columns=RUN_COLUMNS).sort_values(SORT_KEYS, kind="stable")
     table = table.reset_index(drop=True)
     dup = table.duplicated(["workload", "recipe", "wd", "width", "log2_lr", "seed"], keep=False)
@@ -184,22 +185,46 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path) -> pd.DataFrame:
         # Metrics average duplicates as one cell; say so rather than hide it.
         log.warning("aggregate: %d records share (workload, recipe, wd, width, log2_lr, seed): %s",
                     int(dup.sum()), ", ".join(table.loc[dup, "run_dir"].head(4)))
+    failed = table[table["failure"].notna()]
+    for _, r in failed.iterrows():
+        log.warning("aggregate: %s failed (%s); it counts as diverged", r["run_dir"], r["failure"])
     cc = pd.DataFrame(coord, columns=COORD_COLUMNS)
     cc = cc.sort_values([*SORT_KEYS, "quantity", "step"], kind="stable").reset_index(drop=True)
     info = pd.DataFrame(data, columns=DATA_COLUMNS).drop_duplicates(["workload", "key"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "runs.csv", index=False)
-    cc.to_csv(out_dir / "coord_check.csv", index=False)
-    info.sort_values(["workload", "key"]).to_csv(out_dir / "data_info.csv", index=False)
+    write_csv_atomic(table, out_dir / "runs.csv")
+    write_csv_atomic(cc, out_dir / "coord_check.csv")
+    write_csv_atomic(info.sort_values(["workload", "key"]), out_dir / "data_info.csv")
+    write_csv_atomic(pd.DataFrame(bad, columns=["path", "field", "error"]), out_dir / "bad_records.csv")
     return table
+
+
+def write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
+    """Write a table via a temp file in the same directory and os.replace: never half a table."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        table.to_csv(tmp, index=False)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 #: Text columns of every table: read as strings, or "2401.10000" becomes 2401.1, a version "0.10"
 #: becomes 0.1 and an all-digit config hash loses its leading zeros.
 TEXT_COLUMNS: tuple[str, ...] = (
     "workload", "recipe", "config_hash", "package_version", "git_commit", "recipe_distribution",
-    "recipe_version", "recipe_arxiv", "run_dir", "widths", "scope", "quantity", "key",
+    "recipe_version", "recipe_arxiv", "run_dir", "widths", "scope", "quantity", "key", "failure", "path",
+    "field", "error",
 )
 FLAG_COLUMNS: tuple[str, ...] = ("diverged", "edge", "drift_edge", "wd_drift_edge")
 
@@ -213,11 +238,6 @@ def read_table(path: Path) -> pd.DataFrame:
         if col in table:
             table[col] = table[col].astype(str).str.lower().isin(("true", "1", "1.0"))
     return table
-
-
-def read_runs(path: Path) -> pd.DataFrame:
-    """Read runs.csv back (see :func:`read_table`)."""
-    return read_table(path)
 
 
 def best_loss_by_workload(data_info: pd.DataFrame | Path | None) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Confidence intervals over seeds for the transfer metrics (DESIGN §6): one bootstrap over seed ids
+"""Confidence intervals over seeds for the transfer metrics (docs/design.md §6): one bootstrap over seed ids
 per (workload, recipe, wd) group, all widths resampled jointly, reported as t intervals on the bootstrap
 standard error (Efron & Tibshirani 1993, §12.2), which stay honest with two or three seeds where the
 percentile interval does not. numpy/pandas only.

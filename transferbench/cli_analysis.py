@@ -17,7 +17,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.records]
     for d in args.runs_dir or []:
         paths += sorted(Path(d).rglob("record.json"))
-    table = aggregate(paths, Path(args.out_dir))
+    table = aggregate(paths, Path(args.out_dir), skip_bad=args.skip_bad)
     log.info("aggregated %d records into %s", len(table), Path(args.out_dir) / "runs.csv")
     return 0
 
@@ -69,13 +69,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
-    """Print the train commands a profile expands to (checked exactly as the Snakefile does)."""
-    import yaml
+    """Print the train commands a profile expands to, after the checks of grid.load_profile: YAML syntax
+    (file, line and column), the JSON schema, and every run of the grid resolved as train would."""
+    from transferbench.grid import jobs
+    from transferbench.profile import load_profile
 
-    from transferbench.grid import check_profile, jobs
-
-    profile = yaml.safe_load(Path(args.configfile).read_text())
-    check_profile(profile)
+    profile = load_profile(args.configfile)
     all_jobs = jobs(profile)
     for job in all_jobs:
         print(job.command())
@@ -90,6 +89,8 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("records", nargs="*", help="record.json files")
     p.add_argument("--runs-dir", action="append", help="also every record.json below this directory")
     p.add_argument("--out-dir", default="results/tables")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out records that fail validation (listed in bad_records.csv) instead of stopping")
     p.set_defaults(func=cmd_aggregate)
 
     p = sub.add_parser("metrics", help="runs.csv -> optima.csv, transfer.csv, optima_wd.csv")
@@ -108,6 +109,6 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results/leaderboard", help="output path without suffix")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("grid", help="print the train commands of a profile")
-    p.add_argument("--configfile", default="config/config.yaml")
+    p = sub.add_parser("grid", help="check a profile and print its train commands")
+    p.add_argument("--configfile", default="config/config.yaml", help="the profile (YAML)")
     p.set_defaults(func=cmd_grid)

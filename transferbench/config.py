@@ -1,7 +1,7 @@
 """One run's configuration: the defaults, the resolution of overrides, and the config hash.
 
 Pure Python (no torch): the Snakefile and the CLI import it. Every key here is the vocabulary of
-DESIGN §2 and is used verbatim as a CLI flag (``--base-width`` for ``base_width``), a record field and a
+docs/design.md §2 and is used verbatim as a CLI flag (``--base-width`` for ``base_width``), a record field and a
 table column.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 WORKLOADS: tuple[str, ...] = ("llama", "resnet", "mlp")
 SCHEDULES: tuple[str, ...] = ("cosine", "linear", "constant")
@@ -29,7 +29,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "steps": 400,
     "batch_size": 32,
-    # Schedule (DESIGN §5): linear warmup over warmup_frac of the steps, then decay to
+    # Schedule (docs/design.md §5): linear warmup over warmup_frac of the steps, then decay to
     # min_lr_frac * peak. [Kos25] uses 10% linear warmup then linear decay.
     "schedule": "linear",
     "warmup_frac": 0.1,
@@ -87,8 +87,108 @@ WORKLOAD_DEFAULTS: dict[str, dict[str, Any]] = {
 _UNHASHED = ("threads",)
 
 
+class Bound(NamedTuple):
+    """The range of a numeric setting: ``lo``/``hi`` (None = unbounded), inclusive unless marked open."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def holds(self, x: float) -> bool:
+        above = self.lo is None or (x > self.lo if self.lo_open else x >= self.lo)
+        below = self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
+        return f"{'<' if self.hi_open else '<='} {self.hi:g}"
+
+
+_COUNT, _COUNT0, _POSITIVE, _NONNEG = Bound(1), Bound(0), Bound(0, lo_open=True), Bound(0)
+
+#: The range of every numeric setting (tests/test_bad_inputs.py checks that none is missing).
+#: 0 means "off" for grad_clip, log_every and coord_steps; elsewhere counts start at 1.
+BOUNDS: dict[str, Bound] = {
+    "width": _COUNT, "base_width": _COUNT, "depth": _COUNT, "steps": _COUNT, "batch_size": _COUNT,
+    "threads": _COUNT, "eval_batches": _COUNT, "diag_points": _COUNT,
+    "log_every": _COUNT0, "coord_steps": _COUNT0, "seed": _COUNT0, "data_seed": _COUNT0,
+    # 2**log2_lr must not overflow (2**1024 does) nor be absurd; 12 is a deliberately diverging test run.
+    "log2_lr": Bound(-64, 16),
+    "wd": _NONNEG,
+    "warmup_frac": Bound(0, 1, hi_open=True),
+    "min_lr_frac": Bound(0, 1),
+    "grad_clip": _NONNEG,
+    "adam_beta1": Bound(0, 1, hi_open=True),
+    "adam_beta2": Bound(0, 1, hi_open=True),
+    "adam_eps": _POSITIVE,
+    "sigma": _POSITIVE,
+    # llama
+    "seq_len": _COUNT, "vocab_size": Bound(2), "head_dim": _COUNT, "ffn_ratio": _COUNT,
+    "rope_base": _POSITIVE, "markov_order": _COUNT, "markov_branching": _COUNT, "zipf_exponent": _NONNEG,
+    # resnet
+    "image_size": _COUNT, "num_classes": Bound(2), "image_noise": _NONNEG,
+    # mlp
+    "in_dim": _COUNT, "out_dim": _COUNT, "teacher_width": _COUNT, "teacher_depth": _COUNT,
+    "label_noise": _NONNEG,
+}
+
+
+#: The generated token stream's table limit (data/markov.py MarkovTokens.max_states; a test checks they
+#: agree). Checked here so a too-large vocabulary fails at parse time, not in a queued GPU job.
+MARKOV_MAX_STATES = 1 << 22
+
+
 class ConfigError(ValueError):
     """A bad setting: the message names the key and the value."""
+
+
+def check_bounds(cfg: dict[str, Any]) -> None:
+    """Raise ConfigError for the first setting of ``cfg`` outside its BOUNDS."""
+    for key, bound in BOUNDS.items():
+        if cfg.get(key) is not None and not bound.holds(cfg[key]):
+            raise ConfigError(f"{key}: must be {bound}, got {cfg[key]!r}")
+
+
+def check_plain(where: str, options: dict[str, Any]) -> None:
+    """Recipe options must be plain JSON (finite numbers, strings, booleans, null, lists, mappings): the
+    record stores them as JSON, and a YAML date or a NaN would fail there, after training, or be changed."""
+    for key, value in options.items():
+        try:
+            json.dumps({key: value}, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}.{key}: {value!r} is not a plain JSON value (finite number, string, "
+                              "boolean, null, list or mapping)") from None
+
+
+def check_recipe(name: str, options: dict[str, Any], where: str = "recipe_options") -> Any:
+    """Construct recipe ``name`` with ``options`` and return it. An unknown or broken recipe raises
+    RecipeError; an option the recipe rejects raises ConfigError naming ``where.KEY`` and the value."""
+    from transferbench.recipes import RecipeError, get_recipe
+
+    try:
+        return get_recipe(name, **options)
+    except RecipeError:
+        raise
+    except Exception as exc:  # a plugin's __init__ may raise anything; it is still one bad option
+        # The recipe's message need not name the option (float('abc') does not): try them one by one.
+        culprit = next((k for k in options if _rejects(name, k, options[k])), None)
+        what = f"{culprit}={options[culprit]!r}" if culprit is not None else f"options {options!r}"
+        said = str(exc) if name in str(exc) else f"recipe {name!r} rejects {what} ({type(exc).__name__}: {exc})"
+        raise ConfigError(f"{where}.{culprit}: {said}" if culprit is not None else f"{where}: {said}") from None
+
+
+def _rejects(name: str, key: str, value: Any) -> bool:
+    from transferbench.recipes import get_recipe
+
+    try:
+        get_recipe(name, **{key: value})
+    except Exception:  # whatever the recipe raises, this option alone is the cause
+        return True
+    return False
 
 
 def defaults_for(workload: str) -> dict[str, Any]:
@@ -112,18 +212,25 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)  # int(True) == 1: a YAML `yes` must not become a count
         if kind is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             return int(value)
         if kind is float:
-            return float(value)
+            out = float(value)
+            if not math.isfinite(out):
+                raise ConfigError(f"{key}: must be finite, got {value!r}")
+            return out
         if kind is dict:
             if not isinstance(value, dict):
                 raise ValueError(value)
             return dict(value)
         return kind(value)
-    except (TypeError, ValueError):
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}") from None
 
 
@@ -150,25 +257,22 @@ def resolve_run_config(overrides: dict[str, Any]) -> dict[str, Any]:
     if cfg["recipe"] is None:
         raise ConfigError("recipe: required")
     cfg["recipe"] = str(cfg["recipe"])
-    for key in ("width", "base_width", "steps", "batch_size", "depth", "threads", "eval_batches"):
-        if cfg[key] < 1:
-            raise ConfigError(f"{key}: must be >= 1, got {cfg[key]!r}")
-    if not math.isfinite(cfg["log2_lr"]):
-        raise ConfigError(f"log2_lr: must be finite, got {cfg['log2_lr']!r}")
-    if cfg["wd"] < 0:
-        raise ConfigError(f"wd: must be >= 0, got {cfg['wd']!r}")
+    check_plain("recipe_options", cfg["recipe_options"])
+    check_bounds(cfg)
     if cfg["schedule"] not in SCHEDULES:
         raise ConfigError(f"schedule: unknown value {cfg['schedule']!r}; known: {', '.join(SCHEDULES)}")
     if cfg["device"] not in DEVICES:
         raise ConfigError(f"device: unknown value {cfg['device']!r}; known: {', '.join(DEVICES)}")
-    if not 0.0 <= cfg["warmup_frac"] < 1.0:
-        raise ConfigError(f"warmup_frac: must be in [0, 1), got {cfg['warmup_frac']!r}")
-    if not 0.0 <= cfg["min_lr_frac"] <= 1.0:
-        raise ConfigError(f"min_lr_frac: must be in [0, 1], got {cfg['min_lr_frac']!r}")
     if cfg["workload"] == "llama" and cfg["width"] % cfg["head_dim"]:
         raise ConfigError(f"width: {cfg['width']} is not a multiple of head_dim={cfg['head_dim']}")
+    if cfg["workload"] == "llama" and cfg["seq_len"] < cfg["markov_order"]:
+        raise ConfigError(f"seq_len: must be >= markov_order={cfg['markov_order']}, got {cfg['seq_len']}")
+    if cfg["workload"] == "llama" and cfg["vocab_size"] ** cfg["markov_order"] > MARKOV_MAX_STATES:
+        raise ConfigError(f"vocab_size: {cfg['vocab_size']}**markov_order={cfg['markov_order']} states exceed the "
+                          f"generated token stream's limit of {MARKOV_MAX_STATES} (data/markov.py)")
     cfg["lr"] = 2.0 ** cfg["log2_lr"]
     cfg["width_mult"] = cfg["width"] / cfg["base_width"]
+    check_recipe(cfg["recipe"], cfg["recipe_options"])  # an option the recipe rejects, named
     # Every recipe option, defaults included, is part of the config and its hash (record schema 2):
     # a run of a recipe whose default changed is a different run.
     from transferbench.recipes.checked import full_options  # pure Python: no torch

@@ -1,4 +1,4 @@
-"""A profile (config/*.yaml) -> checked settings -> the grid of training jobs the DAG runs.
+"""A checked profile (config/*.yaml; see profile.py) -> the grid of training jobs the DAG runs.
 
 Pure Python (the Snakefile imports it; no torch). A job is one ``python -m transferbench train``
 command: by default one sweep line (every log2 lr of one workload, recipe, width, wd and seed, so
@@ -9,10 +9,10 @@ says ``sweep_per_job: false`` (GPU clusters).
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from transferbench.config import ConfigError, defaults_for, resolve_run_config
+from transferbench.record import RECORD_NAME
 
 #: Profile-level run settings that apply to every workload unless a workload overrides them.
 PROFILE_RUN_KEYS = ("device", "threads")
@@ -25,7 +25,11 @@ def fmt(x: float) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One train command and the records it writes."""
+    """One train command, the records it writes and its manifest.
+
+    The only place that spells the paths of runs, manifests and train logs: the rules take them from
+    here (:meth:`manifest_for` and :meth:`log_for` with a wildcard give a rule's patterns).
+    """
 
     workload: str
     recipe: str
@@ -33,16 +37,26 @@ class Job:
     wd: float
     seed: int
     log2_lrs: tuple[float, ...]
-    args: tuple[str, ...] = field(compare=False)
+    args: tuple[str, ...] = field(default=(), compare=False)
     results_dir: str = "results"
+    #: One run per job (``sweep_per_job: false``) rather than one sweep line per job.
+    per_run: bool = False
 
     @property
     def line(self) -> str:
         """Path fragment of the sweep line: {workload}/{recipe}/w{width}_wd{wd}_s{seed}."""
         return f"{self.workload}/{self.recipe}/w{self.width}_wd{fmt(self.wd)}_s{self.seed}"
 
+    @property
+    def key(self) -> str:
+        """What names the job in paths: its sweep line, plus /lr{log2_lr} for a one-run job."""
+        return f"{self.line}/lr{fmt(self.log2_lrs[0])}" if self.per_run else self.line
+
+    def _run_dir(self, log2_lr: str) -> str:
+        return f"{self.results_dir}/runs/{self.line}/lr{log2_lr}"
+
     def record(self, log2_lr: float) -> str:
-        return f"{self.results_dir}/runs/{self.line}/lr{fmt(log2_lr)}/record.json"
+        return f"{self._run_dir(fmt(log2_lr))}/{RECORD_NAME}"
 
     @property
     def records(self) -> list[str]:
@@ -50,61 +64,35 @@ class Job:
 
     @property
     def out_template(self) -> str:
-        return f"{self.results_dir}/runs/{self.line}/lr{{log2_lr}}"
+        return self._run_dir("{log2_lr}")
+
+    @property
+    def manifest(self) -> str:
+        """The job's declared output: written by train once every run of the job has its record."""
+        return self.manifest_for(self.results_dir, self.key)
+
+    @property
+    def log(self) -> str:
+        return self.log_for(self.results_dir, self.key)
+
+    # The records are not the job's outputs: Snakemake deletes the outputs of a failed job, and a
+    # sweep line that fails at its last lr would lose every finished run. The manifest is the output.
+    @staticmethod
+    def manifest_for(results_dir: str, key: str) -> str:
+        return f"{results_dir}/runs/{key}/job.json"
+
+    @staticmethod
+    def log_for(results_dir: str, key: str) -> str:
+        return f"{results_dir}/logs/train/{key}.log"
 
     def command(self) -> str:
         return "python -m transferbench train " + " ".join(shlex.quote(a) for a in self.args)
 
 
-def _settings(profile: dict[str, Any], workload: str, spec: dict[str, Any]) -> dict[str, Any]:
+def run_settings(profile: dict[str, Any], workload: str, spec: dict[str, Any]) -> dict[str, Any]:
     settings = {k: profile[k] for k in PROFILE_RUN_KEYS if k in profile}
     settings.update(spec.get("settings") or {})
     return settings
-
-
-def check_profile(profile: dict[str, Any]) -> None:
-    """Everything the JSON schema cannot check: recipe names against the registry, recipe options,
-    run settings against config.py, and a non-empty grid. Raises ConfigError naming key and value."""
-    from transferbench.recipes import RecipeError, get_recipe, names
-
-    workloads = profile.get("workloads") or {}
-    if not workloads:
-        raise ConfigError("workloads: empty; the grid has no runs")
-    known = names()
-    for recipe in profile.get("recipes") or []:
-        if recipe not in known:
-            raise ConfigError(f"recipes: unknown recipe {recipe!r}; known recipes are {', '.join(known)}")
-        try:
-            get_recipe(recipe, **(profile.get("recipe_options") or {}).get(recipe, {}))
-        except (RecipeError, ValueError) as exc:
-            raise ConfigError(f"recipe_options.{recipe}: {exc}") from None
-    for name in profile.get("recipe_options") or {}:
-        if name not in (profile.get("recipes") or []):
-            raise ConfigError(f"recipe_options: {name!r} is not in recipes")
-    for workload, spec in workloads.items():
-        defaults_for(workload)  # unknown workload -> ConfigError naming it
-        for key in ("widths", "log2_lrs", "wds"):
-            if not spec.get(key):
-                raise ConfigError(f"workloads.{workload}.{key}: empty; the grid has no runs")
-        if not (spec.get("seeds") or profile.get("seeds")):
-            raise ConfigError(f"workloads.{workload}.seeds: empty; the grid has no runs")
-        if len(set(spec["log2_lrs"])) != len(spec["log2_lrs"]):
-            raise ConfigError(f"workloads.{workload}.log2_lrs: repeated values {spec['log2_lrs']}")
-        try:
-            resolve_run_config({
-                "workload": workload, "recipe": "standard", "width": spec["widths"][0],
-                "base_width": spec["base_width"], "log2_lr": spec["log2_lrs"][0], "wd": spec["wds"][0],
-                **_settings(profile, workload, spec),
-            })
-            for width in spec["widths"]:
-                resolve_run_config({
-                    "workload": workload, "recipe": "standard", "width": width,
-                    "base_width": spec["base_width"], "log2_lr": 0, **_settings(profile, workload, spec),
-                })
-        except ConfigError as exc:
-            raise ConfigError(f"workloads.{workload}.{exc}") from None
-    if not profile.get("recipes"):
-        raise ConfigError("recipes: empty; the grid has no runs")
 
 
 def jobs(profile: dict[str, Any]) -> list[Job]:
@@ -113,7 +101,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
     per_line = bool(profile.get("sweep_per_job", True))
     out: list[Job] = []
     for workload, spec in profile["workloads"].items():
-        settings = _settings(profile, workload, spec)
+        settings = run_settings(profile, workload, spec)
         seeds = spec.get("seeds") or profile["seeds"]
         lrs = tuple(float(x) for x in spec["log2_lrs"])
         chunks = [lrs] if per_line else [(x,) for x in lrs]
@@ -132,9 +120,10 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                                 args += ["--" + key.replace("_", "-"), str(value)]
                             for key, value in sorted(options.items()):
                                 args += ["--recipe-option", f"{key}={value}"]
-                            job = Job(workload, recipe, int(width), float(wd), int(seed), chunk, (),
-                                      results_dir)
-                            args += ["--out", job.out_template]
-                            out.append(Job(workload, recipe, int(width), float(wd), int(seed), chunk,
-                                           tuple(args), results_dir))
+                            job = Job(workload, recipe, int(width), float(wd), int(seed), chunk,
+                                      results_dir=results_dir, per_run=not per_line)
+                            args += ["--out", job.out_template, "--manifest", job.manifest]
+                            if profile.get("replace"):  # after a profile edit: retrain what changed
+                                args.append("--replace")
+                            out.append(replace(job, args=tuple(args)))
     return out

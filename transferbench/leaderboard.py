@@ -1,6 +1,6 @@
-"""The leaderboard (DESIGN §7): Markdown, CSV and self-contained HTML from the committed tables.
+"""The leaderboard (docs/design.md §7): Markdown, CSV and self-contained HTML from the committed tables.
 
-Primary score: relative transfer regret at the widest width (DESIGN §6), lower is better. Every number,
+Primary score: relative transfer regret at the widest width (docs/design.md §6), lower is better. Every number,
 citation and the sweep hash come from transfer.csv and runs.csv, so a reader can rebuild the leaderboard
 from those two tables; ``recipes_meta`` only adds one-line recipe descriptions. Never imports torch.
 """

@@ -1,4 +1,4 @@
-"""Transfer metrics (DESIGN §6) computed from the runs table: optimal lr per width, drift, transfer
+"""Transfer metrics (docs/design.md §6) computed from the runs table: optimal lr per width, drift, transfer
 regret, lr sensitivity, "wider is better" and singular-value invariance, with bootstrap CIs over seeds.
 
 Everything is per (workload, recipe, wd). The loss of a run is its ``eval_loss`` capped at its initial
@@ -180,7 +180,7 @@ def _width_rows(key: tuple, g: pd.DataFrame, widths: np.ndarray, grid: np.ndarra
 
 
 def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[list], dict]:
-    """Optima per width and the transfer summary of one (workload, recipe, wd), DESIGN §6."""
+    """Optima per width and the transfer summary of one (workload, recipe, wd), docs/design.md §6."""
     (seeds, widths, grid), a = cube(g, ["seed", "width", "log2_lr"])
     # A width at which every run diverged has no optimum (its capped curve is flat at L0): NaN, so that
     # the derived metrics are NaN (ranked last) instead of a perfect-looking zero regret.
@@ -270,7 +270,7 @@ def compute_wd_metrics(
 def compute_metrics(
     runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(optima, transfer) tables of DESIGN §6; transfer gains wd_drift* columns when wd was swept."""
+    """(optima, transfer) tables of docs/design.md §6; transfer gains wd_drift* columns when wd was swept."""
     optima, transfer, _ = _all_metrics(runs, n_boot, seed)
     return optima, transfer
 

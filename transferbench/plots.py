@@ -1,4 +1,4 @@
-"""Figures of DESIGN §7, one set per workload, from the tables only (runs, optima, transfer, coord_check):
+"""Figures of docs/design.md §7, one set per workload, from the tables only (runs, optima, transfer, coord_check):
 
 1. ``lr_sweep_{workload}.png``: capped loss against log2 lr per width, one panel per recipe;
 2. ``optimal_lr_{workload}.png``: the fitted optimal log2 lr against width, with bootstrap CIs and drift;
@@ -26,7 +26,7 @@ from matplotlib.ticker import LogFormatter
 
 from transferbench.metrics import capped_loss, fitted_loss, sv_at_lr
 
-#: Unit of each workload's loss (cross-entropy in nats; the MLP regresses a teacher, DESIGN §4).
+#: Unit of each workload's loss (cross-entropy in nats; the MLP regresses a teacher, docs/design.md §4).
 LOSS_UNITS = {"llama": "nats/token", "resnet": "nats", "mlp": "MSE"}
 PANEL = (4.4, 3.4)  # inches per panel
 

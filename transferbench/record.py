@@ -35,6 +35,11 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        # mkstemp creates 0600; a record is as readable as the CSV tables: 0644 minus the umask (the
+        # only portable way to read the umask is to set it, so it is put straight back).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o644 & ~umask)
         with os.fdopen(fd, "w") as fh:
             json.dump(json_safe(payload), fh, indent=1, allow_nan=False)
             fh.write("\n")

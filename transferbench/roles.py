@@ -1,8 +1,8 @@
-"""The four parameter roles (DESIGN §2) and the spec a model gives for each parameter.
+"""The four parameter roles (docs/design.md §2) and the spec a model gives for each parameter.
 
 This is the bottom of the house: it imports nothing of ours and nothing heavy.
 
-Base init convention shared by every recipe (DESIGN §3): a matrix-like parameter (role ``input``,
+Base init convention shared by every recipe (docs/design.md §3): a matrix-like parameter (role ``input``,
 ``hidden`` or ``output``) is initialised with std ``sigma / sqrt(fan_in)`` times the recipe's
 ``init_std`` multiplier. For ``input`` the fan_in is fixed across widths (token embeddings use
 fan_in = 1, i.e. a one-hot input), so its std is the width-independent constant ``sigma_in`` of the

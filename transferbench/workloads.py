@@ -1,4 +1,4 @@
-"""Workload name -> model + data + loss (DESIGN §4): what ``train.py`` needs to run one workload.
+"""Workload name -> model + data + loss (docs/design.md §4): what ``train.py`` needs to run one workload.
 
 The model is built under the caller's ``torch.manual_seed`` (the trainer seeds first), so it is
 deterministic; the data come from ``data/`` (numpy, seeded by (data_seed, stream, seed, step)) and

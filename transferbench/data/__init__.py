@@ -1,4 +1,4 @@
-"""Generated data for the three workloads (DESIGN §4): a sparse Markov token stream (llama), synthetic
+"""Generated data for the three workloads (docs/design.md §4): a sparse Markov token stream (llama), synthetic
 10-class images (resnet) and a random teacher network (mlp).
 
 numpy only (no torch): the generators return numpy arrays and ``workloads.py`` moves them to torch.

@@ -1,7 +1,7 @@
 """The three models (llama, resnet, mlp) and the helper that turns a model's role assignment into
 ``param_specs``.
 
-Models know no recipe (DESIGN §3): each one only says which of its modules are the ``input`` and
+Models know no recipe (docs/design.md §3): each one only says which of its modules are the ``input`` and
 ``output`` layers; every other matrix is ``hidden`` and every 1-D parameter is ``vector``. The true
 fan_in of each matrix is read off its module, so it can never disagree with the forward pass.
 """

@@ -1,7 +1,7 @@
-"""A LLaMA-style decoder (DESIGN §4): pre-norm blocks with RMSNorm, rotary position embeddings,
+"""A LLaMA-style decoder (docs/design.md §4): pre-norm blocks with RMSNorm, rotary position embeddings,
 causal multi-head attention and a SwiGLU MLP; no biases; untied embedding and LM head.
 
-Width scaling follows DESIGN §2: the head dimension is fixed, so the number of heads is width/head_dim
+Width scaling follows docs/design.md §2: the head dimension is fixed, so the number of heads is width/head_dim
 and the attention scale 1/sqrt(head_dim) does not change with width; the SwiGLU hidden size is exactly
 ``ffn_ratio * width``. The model knows no recipe: the recipe's readout multiplier arrives as the plain
 number ``output_mult`` (logits = output_mult * head(norm(h))).
@@ -57,7 +57,7 @@ class Attention(nn.Module):
         cos, sin = rope
         q, k = apply_rope(split(self.q(x)), cos, sin), apply_rope(split(self.k(x)), cos, sin)
         v = split(self.v(x))
-        # Fixed head_dim, so the usual 1/sqrt(head_dim) scale is width independent (DESIGN §2).
+        # Fixed head_dim, so the usual 1/sqrt(head_dim) scale is width independent (docs/design.md §2).
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0 / math.sqrt(self.head_dim))
         return self.o(y.transpose(1, 2).reshape(b, t, d))
 
@@ -93,7 +93,7 @@ class Block(nn.Module):
 class Llama(nn.Module):
     """Token ids (B, T) -> logits (B, T, vocab_size).
 
-    Roles (DESIGN §2): embedding = input (fan_in 1), q/k/v/o and gate/up/down = hidden, head = output,
+    Roles (docs/design.md §2): embedding = input (fan_in 1), q/k/v/o and gate/up/down = hidden, head = output,
     RMSNorm gains = vector. Vector params start at 1; matrices keep PyTorch's default init because the
     trainer re-initialises them per recipe.
     """

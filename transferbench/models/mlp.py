@@ -37,7 +37,7 @@ class NormLinear(nn.Module):
 class NormalizedMLP(nn.Module):
     """Inputs (B, in_dim) -> outputs (B, out_dim).
 
-    Roles (DESIGN §2): first layer = input (fan_in in_dim, fixed), hidden layers = hidden, readout =
+    Roles (docs/design.md §2): first layer = input (fan_in in_dim, fixed), hidden layers = hidden, readout =
     output, RMSNorm gains = vector.
     """
 

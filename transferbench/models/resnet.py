@@ -3,7 +3,7 @@
 Stem conv3x3(3 -> w) + BN + ReLU; three stages of ``depth`` BasicBlocks with w, 2w, 4w channels
 (stride 2 entering stages 2 and 3; a 1x1 conv + BN shortcut where the shape changes); global average
 pool; Linear(4w -> num_classes) with bias, times ``output_mult``. Convs have no bias (BN follows).
-Width means the channels of stage 1 (DESIGN §4). The model knows no recipe.
+Width means the channels of stage 1 (docs/design.md §4). The model knows no recipe.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """Images (B, 3, H, W) -> logits (B, num_classes).
 
-    Roles (DESIGN §2): stem conv = input (fan_in 27, fixed), every other conv incl. shortcuts =
+    Roles (docs/design.md §2): stem conv = input (fan_in 27, fixed), every other conv incl. shortcuts =
     hidden, classifier weight = output, BN weights/biases and the classifier bias = vector (BN starts
     at weight 1, bias 0; the classifier bias at 0).
     """

@@ -1,6 +1,6 @@
 """The recipe contract: (role, width_mult, step) -> multipliers on the base hyperparameters.
 
-A recipe never sees a model and a model never sees a recipe (DESIGN §3); ``train.py`` is the only
+A recipe never sees a model and a model never sees a recipe (docs/design.md §3); ``train.py`` is the only
 place where the two meet. Recipes are pure Python (no torch), so listing them stays cheap.
 
 To write a recipe: subclass :class:`Recipe`, set ``name``, ``summary`` and ``citation`` and override

@@ -1,4 +1,4 @@
-"""The five built-in recipes of DESIGN §3, in the PyTorch AdamW convention (per-step decay lr*wd*W).
+"""The five built-in recipes of docs/design.md §3, in the PyTorch AdamW convention (per-step decay lr*wd*W).
 
 Notation: eta, lambda = base lr, base wd (as tuned at the base width d0); m = d/d0. Matrix init std is
 ``sigma/sqrt(fan_in)`` times ``init_std`` below (roles.py); ``input`` has a width-independent fan_in,

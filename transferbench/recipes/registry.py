@@ -8,6 +8,9 @@ plugin becomes one :class:`RecipeError` naming the recipe and its distribution; 
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -46,11 +49,15 @@ class Entry:
     def _try_load(self) -> str | None:
         where = f"recipe {self.name!r} ({self.target}) from distribution {self.distribution} {self.version}"
         try:
-            module_name, _, attr = self.target.partition(":")
-            obj: Any = __import__(module_name, fromlist=["_"])
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except Exception as exc:  # any failure in third-party code must not take the registry down
+            # A plugin that prints at import must not corrupt our stdout (`recipes --json` is parsed).
+            with contextlib.redirect_stdout(sys.stderr):
+                module_name, _, attr = self.target.partition(":")
+                obj: Any = importlib.import_module(module_name)
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+        # Any failure in third-party code, sys.exit included, must not take the registry down;
+        # KeyboardInterrupt still stops the program.
+        except (Exception, SystemExit) as exc:
             return f"{where} failed to load: {type(exc).__name__}: {exc}"
         if not (isinstance(obj, type) and issubclass(obj, Recipe)):
             return f"{where} is not a subclass of transferbench.recipes.Recipe"

@@ -6,21 +6,25 @@ T = f"{R}/tables"
 ENV = "../envs/transferbench.yaml"
 
 
+# The records are not declared files (see train.smk): aggregate waits for the manifests of every
+# job and gets the record paths from the grid.
 rule aggregate:
     input:
-        RECORDS,
+        MANIFESTS,
     output:
         runs=report(f"{T}/runs.csv", caption="../report/tables.rst", category="Tables"),
         coord=f"{T}/coord_check.csv",
         data_info=f"{T}/data_info.csv",
+        bad=f"{T}/bad_records.csv",
     log:
         f"{R}/logs/aggregate.log",
     params:
         tables=lambda w, output: os.path.dirname(output.runs),
+        records=RECORDS,
     conda:
         ENV
     shell:
-        "python -m transferbench aggregate --out-dir {params.tables} {input} > {log} 2>&1"
+        "python -m transferbench aggregate --out-dir {params.tables:q} {params.records:q} > {log:q} 2>&1"
 
 
 rule metrics:
@@ -37,7 +41,7 @@ rule metrics:
     conda:
         ENV
     shell:
-        "python -m transferbench metrics --tables {params.tables} > {log} 2>&1"
+        "python -m transferbench metrics --tables {params.tables:q} > {log:q} 2>&1"
 
 
 rule plots:
@@ -63,7 +67,7 @@ rule plots:
     conda:
         ENV
     shell:
-        "python -m transferbench plots --tables {params.tables} --out-dir {params.out_dir} > {log} 2>&1"
+        "python -m transferbench plots --tables {params.tables:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule leaderboard:
@@ -82,4 +86,4 @@ rule leaderboard:
     conda:
         ENV
     shell:
-        "python -m transferbench leaderboard --tables {params.tables} --out {params.stem} > {log} 2>&1"
+        "python -m transferbench leaderboard --tables {params.tables:q} --out {params.stem:q} > {log:q} 2>&1"

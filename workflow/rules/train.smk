@@ -1,69 +1,41 @@
 # One training job per sweep line (workload, recipe, width, wd, seed: every log2 lr in one process),
-# or one per run with `sweep_per_job: false`. One rule per workload, because each workload has its
-# own lr grid and the rule's outputs are the records of that grid.
+# or one per run with `sweep_per_job: false`. Every path comes from grid.Job.
+#
+# A job's only declared output is its manifest (job.json), which `train --manifest` writes once every
+# run of the job has its record. The records themselves are written by train outside the declared
+# outputs: Snakemake deletes the outputs of a failed job, and a line that crashed at its last lr would
+# otherwise lose every finished run. The rerun skips the runs whose record has the same config hash.
 
-LINE = "{recipe}/w{width}_wd{wd}_s{seed}"
-JOB_BY_KEY = {
-    (j.line if config.get("sweep_per_job", True) else f"{j.line}/lr{fmt(j.log2_lrs[0])}"): j for j in JOBS
-}
+import re
+
+from transferbench.grid import Job
+
+JOB_BY_KEY = {j.key: j for j in JOBS}
 GPU = {"gpu": 1} if config.get("device") == "cuda" else {}
 # Start the longest jobs first so the last minutes are not one core busy and one idle (llama lines
-# are the longest in every profile).
+# are the longest in every profile). This is why there is one rule per workload.
 PRIORITY = {"llama": 2, "resnet": 1, "mlp": 0}
 
 for _workload in WORKLOADS:
-    _lrs = config["workloads"][_workload]["log2_lrs"]
-    if config.get("sweep_per_job", True):
 
-        rule:
-            name:
-                f"train_{_workload}"
-            output:
-                [f"{R}/runs/{_workload}/{LINE}/lr{fmt(x)}/record.json" for x in _lrs],
-            log:
-                f"{R}/logs/train/{_workload}/{LINE}.log",
-            params:
-                cmd=lambda wc, w=_workload: JOB_BY_KEY[
-                    f"{w}/{wc.recipe}/w{wc.width}_wd{wc.wd}_s{wc.seed}"
-                ].command(),
-            wildcard_constraints:
-                recipe=r"[A-Za-z0-9_.\-]+",
-                width=r"\d+",
-                wd=r"[0-9.e\-]+",
-                seed=r"\d+",
-            threads: int(config.get("threads", 1))
-            priority: PRIORITY.get(_workload, 0)
-            resources:
-                **GPU,
-            conda:
-                "../envs/transferbench.yaml"
-            shell:
-                "{params.cmd} > {log} 2>&1"
-
-    else:
-
-        rule:
-            name:
-                f"train_{_workload}"
-            output:
-                f"{R}/runs/{_workload}/{LINE}/lr{{log2_lr}}/record.json",
-            log:
-                f"{R}/logs/train/{_workload}/{LINE}/lr{{log2_lr}}.log",
-            params:
-                cmd=lambda wc, w=_workload: JOB_BY_KEY[
-                    f"{w}/{wc.recipe}/w{wc.width}_wd{wc.wd}_s{wc.seed}/lr{wc.log2_lr}"
-                ].command(),
-            wildcard_constraints:
-                recipe=r"[A-Za-z0-9_.\-]+",
-                width=r"\d+",
-                wd=r"[0-9.e\-]+",
-                seed=r"\d+",
-                log2_lr=r"[0-9.e\-]+",
-            threads: int(config.get("threads", 1))
-            priority: PRIORITY.get(_workload, 0)
-            resources:
-                **GPU,
-            conda:
-                "../envs/transferbench.yaml"
-            shell:
-                "{params.cmd} > {log} 2>&1"
+    rule:
+        name:
+            f"train_{_workload}"
+        output:
+            Job.manifest_for(R, "{job}"),
+        log:
+            Job.log_for(R, "{job}"),
+        params:
+            cmd=lambda wc: JOB_BY_KEY[wc.job].command(),
+        wildcard_constraints:
+            # exactly this workload's jobs: a stale or mistyped target has no rule rather than a KeyError
+            job="|".join(re.escape(j.key) for j in JOBS if j.workload == _workload),
+        threads: int(config.get("threads", 1))
+        priority: PRIORITY.get(_workload, 0)
+        resources:
+            **GPU,
+        conda:
+            "../envs/transferbench.yaml"
+        # params.cmd is a whole command (not quoted as one word): grid.Job quoted each of its arguments
+        shell:
+            "{params.cmd} > {log:q} 2>&1"

@@ -1,0 +1,200 @@
+"""A profile (config/*.yaml): read it, check it against the JSON schema and against everything the
+schema cannot say (recipe names and options, every run of the grid resolved against config.py), and
+report any problem as one line naming the file, the key and the value.
+
+Pure Python (the Snakefile and the ``grid`` verb import it; no torch).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from transferbench.config import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
+from transferbench.grid import PROFILE_RUN_KEYS, fmt, run_settings
+
+#: Grid keys of a workload's spec -> the run setting each of their values becomes.
+_GRID_KEYS = {"widths": "width", "log2_lrs": "log2_lr", "wds": "wd", "seeds": "seed", "base_width": "base_width"}
+#: Settings the grid itself sets. A workload's ``settings`` may not set them: jobs() would pass both flags
+#: and the later one would win silently, so the record would sit under a path that names another run.
+_SET_BY_GRID = ("workload", "recipe", "recipe_options", "width", "base_width", "log2_lr", "wd", "seed", "lr",
+                "width_mult")
+
+
+def _values(where: str, value: Any) -> list[Any]:
+    """A grid list: a list without repeats (a repeat would train, and count, the same run twice)."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    seen: dict[str, Any] = {}
+    for x in value:
+        # fmt: -6 and -6.0 (and -6.0000001) name the same run directory.
+        key = fmt(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else repr(x)
+        if key in seen:
+            if seen[key] == x:
+                raise ConfigError(f"{where}: repeated value {x!r} in {value!r}")
+            raise ConfigError(f"{where}: {seen[key]!r} and {x!r} name the same run directory ({key})")
+        seen[key] = x
+    return value
+
+
+def _locate(exc: ConfigError, where: str, spec: dict[str, Any], profile: dict[str, Any]) -> str:
+    """Rewrite ``key: problem`` from resolve_run_config as the profile key the value came from."""
+    key, _, problem = str(exc).partition(": ")
+    by_setting = {v: k for k, v in _GRID_KEYS.items()}
+    if key in by_setting:
+        return f"{where}.{by_setting[key]}: {problem}"
+    if key in (spec.get("settings") or {}):
+        return f"{where}.settings.{key}: {problem}"
+    if key in PROFILE_RUN_KEYS and key in profile:
+        return f"{key}: {problem}"
+    return f"{where}.{exc}"
+
+
+def check_profile(profile: dict[str, Any]) -> None:
+    """Everything the JSON schema cannot check: recipe names against the registry, recipe options, every
+    run of the grid resolved against config.py (every width x lr x wd x seed x recipe, with the profile's
+    settings), no repeated grid values, and a non-empty grid. Raises ConfigError naming key and value."""
+    from transferbench.recipes import RecipeError, names
+
+    if not isinstance(profile, dict):
+        raise ConfigError(f"profile: expected a mapping of keys, got {type(profile).__name__}")
+    workloads = profile.get("workloads") or {}
+    if not workloads or not isinstance(workloads, dict):
+        raise ConfigError("workloads: empty; the grid has no runs")
+    if not profile.get("recipes"):
+        raise ConfigError("recipes: empty; the grid has no runs")
+    known = names()
+    recipes = _values("recipes", profile["recipes"])
+    for recipe in recipes:
+        if recipe not in known:
+            raise ConfigError(f"recipes: unknown recipe {recipe!r}; known recipes are {', '.join(known)}")
+    if profile.get("seeds") is not None:
+        _values("seeds", profile["seeds"])
+    options = profile.get("recipe_options") or {}
+    used = dict.fromkeys(recipes)
+    for workload, spec in workloads.items():
+        defaults_for(workload)  # unknown workload -> ConfigError naming it
+        where = f"workloads.{workload}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {spec!r}")
+        for key in ("widths", "log2_lrs", "wds"):
+            if not spec.get(key):
+                raise ConfigError(f"{where}.{key}: empty; the grid has no runs")
+            _values(f"{where}.{key}", spec[key])
+        if not (spec.get("seeds") or profile.get("seeds")):
+            raise ConfigError(f"{where}.seeds: empty; the grid has no runs")
+        if spec.get("seeds"):
+            _values(f"{where}.seeds", spec["seeds"])
+        for recipe in _values(f"{where}.recipes", spec["recipes"]) if spec.get("recipes") else []:
+            if recipe not in known:
+                raise ConfigError(f"{where}.recipes: unknown recipe {recipe!r}; known recipes are {', '.join(known)}")
+            used[recipe] = None
+        clash = sorted(set(spec.get("settings") or {}) & set(_SET_BY_GRID))
+        if clash:
+            raise ConfigError(f"{where}.settings.{clash[0]}: set by the grid, not by settings")
+    if not isinstance(options, dict):
+        raise ConfigError(f"recipe_options: expected a mapping of recipe -> options, got {options!r}")
+    for name in options:
+        if name not in used:
+            raise ConfigError(f"recipe_options: {name!r} is not in recipes")
+    for name in used:
+        if not isinstance(options.get(name) or {}, dict):
+            raise ConfigError(f"recipe_options.{name}: expected a mapping of option -> value, got {options[name]!r}")
+        check_plain(f"recipe_options.{name}", options.get(name) or {})
+        try:
+            check_recipe(name, options.get(name) or {}, where=f"recipe_options.{name}")
+        except RecipeError as exc:  # a broken plugin: one line, not a traceback from the Snakefile
+            raise ConfigError(f"recipes: {exc}") from None
+    for workload, spec in workloads.items():
+        settings = run_settings(profile, workload, spec)
+        grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], spec["log2_lrs"], spec["wds"],
+                                 spec.get("seeds") or profile["seeds"])
+        try:  # every run, not a sample: each value is checked in the company of the others
+            for recipe, width, log2_lr, wd, seed in grid:
+                resolve_run_config({
+                    "workload": workload, "recipe": recipe, "recipe_options": options.get(recipe) or {},
+                    "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
+                    "seed": seed, **settings,
+                })
+        except ConfigError as exc:
+            raise ConfigError(_locate(exc, f"workloads.{workload}", spec, profile)) from None
+
+
+#: The profile schema of a source checkout; an installed wheel has no workflow/ and skips the schema step.
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a repeated mapping key is an error (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"repeated key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_profile(path: str | Path) -> dict[str, Any]:
+    """Read a profile, check it against the JSON schema and check_profile, and return it.
+
+    Raises ConfigError with one line naming the file: ``FILE:LINE:COL: YAML syntax error: ...``,
+    ``FILE: empty profile``, ``FILE: workloads.mlp: additional property 'widhts' is not allowed ...``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        profile = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML syntax error: {exc}") from None
+    if profile is None:
+        raise ConfigError(f"{path}: empty profile")
+    problem = schema_problem(profile)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    try:
+        check_profile(profile)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return profile
+
+
+def schema_problem(profile: Any) -> str | None:
+    """The first violation of workflow/schemas/config.schema.yaml as ``key.path: message``, or None."""
+    if not SCHEMA.exists():
+        return None
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
+    # Shallowest first; at one place a stray key (a typo) says more than the required key it misspells.
+    errors = sorted(validator.iter_errors(profile),
+                    key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties"))
+    if not errors:
+        return None
+    error = errors[0]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    message = error.message
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties") or {})
+        patterns = list(error.schema.get("patternProperties") or {})
+        extra = [k for k in error.instance if k not in allowed and not any(re.search(p, str(k)) for p in patterns)]
+        if extra:
+            close = difflib.get_close_matches(str(extra[0]), allowed, n=1)
+            message = f"additional property {extra[0]!r} is not allowed" + (
+                f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed or patterns)}")
+    return f"{where or '(top level)'}: {message}"

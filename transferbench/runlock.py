@@ -1,0 +1,61 @@
+"""An exclusive, non-blocking lock on a run directory, so two writers of one run cannot both win.
+
+``train`` holds it from the check of an existing record through training to the record's write. It is
+``fcntl.flock`` on ``RUN_DIR/.lock``: the kernel drops it when the holder exits, however it exits, so a
+killed run leaves no stale lock. The file holds the holder's pid for the loser's message and is removed
+on release. Pure Python, POSIX only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+LOCK_NAME = ".lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another process holds the run directory's lock; the message names the directory and its pid."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[Path]:
+    """Hold the lock of ``run_dir`` (which must exist) for the ``with`` block; yield the lock file.
+
+    Raises RunLockedError at once if another process holds it (non-blocking: a second writer of the
+    same run is a mistake to report, not a turn to wait for).
+    """
+    path = Path(run_dir) / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLockedError(
+                f"{run_dir}: another process (pid {holder}) is writing this run; lock file {path}"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # The previous holder unlinks the file before it unlocks: if we locked an unlinked file, a third
+        # process may hold a fresh one at the same path. Only the file still at the path counts.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        os.close(fd)  # closing releases the flock, after the unlink (see above)

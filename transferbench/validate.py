@@ -1,0 +1,99 @@
+"""Validation of one parsed record.json before it becomes a row of the runs table (docs/record.md).
+
+A record is data that anyone can edit, copy or half-write. Every field the tables and metrics use is
+checked for type, finiteness and consistency here, and a problem is one :class:`RecordError` that names
+the file and the field (``.../record.json: summary.eval_loss: ...``), so a corrupt value never becomes
+a quiet NaN, a string read as True, or a negative "best" loss. Pure Python: no torch, no pandas.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from transferbench.config import config_hash
+
+SUPPORTED_SCHEMA = 2
+
+
+class RecordError(ValueError):
+    """A record that cannot be read or fails validation; the message names the file and the field."""
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def validate_record(rec: Any, path: Path | str) -> None:
+    """Raise RecordError ``path: field: problem`` unless ``rec`` is a usable record.
+
+    Checked: schema_version; config has a non-empty workload and recipe, integer width >= 1,
+    base_width >= 1 and seed >= 0, a finite log2_lr and a finite wd >= 0, integer steps >= 1;
+    config_hash is that of the config; summary.diverged is a JSON boolean; init_loss is a finite number
+    >= 0; a run that did not diverge has a finite eval_loss >= 0 (every loss here is a cross-entropy or
+    a squared error) and a final_loss that is finite or null; steps_completed is an integer in
+    [0, steps]; failure is a string or null. Unknown extra keys are allowed.
+    """
+
+    def bad(field: str, problem: str) -> RecordError:
+        return RecordError(f"{path}: {field}: {problem}")
+
+    if not isinstance(rec, dict):
+        raise RecordError(f"{path}: a record is a JSON object, got {type(rec).__name__}")
+    if rec.get("schema_version") != SUPPORTED_SCHEMA:
+        raise bad("schema_version", f"{rec.get('schema_version')!r} is not supported (expected "
+                  f"{SUPPORTED_SCHEMA}; rerun the run with this version of transferbench)")
+    for key in ("config", "summary"):
+        if not isinstance(rec.get(key), dict):
+            raise bad(key, f"missing or not an object ({type(rec.get(key)).__name__})")
+    cfg, s = rec["config"], rec["summary"]
+    for key in ("workload", "recipe"):
+        if not isinstance(cfg.get(key), str) or not cfg.get(key):
+            raise bad(f"config.{key}", f"expected a non-empty string, got {cfg.get(key)!r}")
+    for key, low in (("width", 1), ("base_width", 1), ("seed", 0), ("steps", 1)):
+        if not _is_int(cfg.get(key)) or cfg[key] < low:
+            raise bad(f"config.{key}", f"expected an integer >= {low}, got {cfg.get(key)!r}")
+    for key, low in (("log2_lr", -math.inf), ("wd", 0.0)):
+        x = cfg.get(key)
+        if not _is_number(x) or not math.isfinite(x) or x < low:
+            need = "a finite number" + (f" >= {low:g}" if math.isfinite(low) else "")
+            raise bad(f"config.{key}", f"expected {need}, got {x!r}")
+    try:
+        expected = config_hash(cfg)
+    except (TypeError, ValueError) as exc:
+        raise bad("config", f"cannot be hashed: {exc}") from None
+    if rec.get("config_hash") != expected:
+        raise bad("config_hash", f"{rec.get('config_hash')!r} is not the hash of the record's config "
+                  f"({expected}): the config or the hash was edited")
+    diverged = s.get("diverged")
+    if not isinstance(diverged, bool):
+        raise bad("summary.diverged", f"expected true or false, got {diverged!r}")
+    init = s.get("init_loss")
+    if not _is_number(init) or not math.isfinite(init) or init < 0:
+        raise bad("summary.init_loss", f"expected a finite number >= 0, got {init!r}")
+    if not diverged:
+        ev = s.get("eval_loss")
+        if not _is_number(ev) or not math.isfinite(ev) or ev < 0:
+            raise bad("summary.eval_loss", f"expected a finite number >= 0 for a run that did not diverge, "
+                      f"got {ev!r}")
+        fl = s.get("final_loss")
+        if fl is not None and (not _is_number(fl) or not math.isfinite(fl) or fl < 0):
+            raise bad("summary.final_loss", f"expected a finite number >= 0 or null, got {fl!r}")
+    else:
+        for key in ("eval_loss", "final_loss"):
+            x = s.get(key)
+            if x is not None and not (_is_number(x) and not math.isnan(x)):
+                raise bad(f"summary.{key}", f"expected a number or null, got {x!r}")
+    done = s.get("steps_completed")
+    if done is not None and (not _is_int(done) or not 0 <= done <= cfg["steps"]):
+        raise bad("summary.steps_completed", f"expected an integer in [0, steps={cfg['steps']}], got {done!r}")
+    failure = s.get("failure")
+    if failure is not None and not isinstance(failure, str):
+        raise bad("summary.failure", f"expected a string or null, got {failure!r}")
+    if failure is not None and not diverged:
+        raise bad("summary.diverged", "a failed run (summary.failure is set) must be marked diverged")
