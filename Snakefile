@@ -51,6 +51,10 @@ WORKLOADS = list(config["workloads"])
 PLOT_KINDS = ["lr_sweep", "optimal_lr", "singular_values", "coord_check"]
 
 
+# The report's front page: what was run and how to read it (rendered with the profile).
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 

@@ -242,8 +242,9 @@ def test_analysis_modules_never_import_torch():
     """docs/design.md §8: the analysis stages and what the Snakefile imports (config, grid, registry) read
     records and tables only."""
     mods = ("aggregate", "metrics", "bootstrap", "plots", "leaderboard", "cli_analysis", "config", "grid",
-            "recipes")
+            "recipes", "recipes.checked", "profile", "settings", "workload_specs", "validate", "runlock")
     code = ("import sys\n" + "".join(f"import transferbench.{m}\n" for m in mods)
+            + "from transferbench.cli_analysis import settings_markdown\nsettings_markdown()\n"
             + "print(any(m == 'torch' or m.startswith('torch.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

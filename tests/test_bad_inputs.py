@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from transferbench.config import BOUNDS, COMMON_DEFAULTS, WORKLOAD_DEFAULTS, ConfigError, resolve_run_config
+from transferbench.config import ConfigError, resolve_run_config
 from transferbench.profile import check_profile, load_profile
 from transferbench.runlock import run_lock
 
@@ -232,10 +232,13 @@ def test_ctrl_c_is_one_line_and_exit_130(root: Path, tmp_path: Path) -> None:
     assert snapshot(root) == before
 
 
-def test_every_numeric_setting_has_bounds() -> None:
-    settings = {**COMMON_DEFAULTS, **{k: v for d in WORKLOAD_DEFAULTS.values() for k, v in d.items()}}
-    numeric = {k for k, v in settings.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    assert numeric | {"width", "base_width", "log2_lr"} <= set(BOUNDS)
+def test_every_numeric_setting_has_bounds_and_help() -> None:
+    from transferbench.settings import all_settings
+
+    for key, (setting, _) in all_settings().items():
+        assert setting.help, key
+        if setting.type in (int, float):
+            assert setting.bound is not None, key
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
@@ -260,9 +263,9 @@ def test_the_shipped_profiles_load(name: str) -> None:
 
 
 def test_markov_state_limit_is_the_generators() -> None:
-    """config.py checks the token stream's size at parse time with its own copy of the limit."""
-    from transferbench.config import MARKOV_MAX_STATES
+    """The workload spec checks the token stream's size at parse time with its own copy of the limit."""
     from transferbench.data.markov import MarkovTokens
+    from transferbench.workload_specs import MARKOV_MAX_STATES
 
     assert MARKOV_MAX_STATES == MarkovTokens.max_states
     with pytest.raises(ConfigError, match="vocab_size: 4096\\*\\*markov_order=2"):

@@ -143,10 +143,12 @@ def test_listing_recipes_does_not_import_torch() -> None:
         import sys
         import transferbench, transferbench.config
         from transferbench.recipes import names, describe, get_recipe
-        for n in names():
+        builtins = ["standard", "mup", "mup-independent-wd", "warmup-replacement", "sqrt-d"]
+        for n in builtins:
             describe(n); get_recipe(n).resolve(4.0)
+        assert names()[:5] == builtins, names()  # installed plugins (the README's example) may follow
         assert 'torch' not in sys.modules, 'torch was imported'
-        print('ok', len(names()))
+        print('ok')
     """)
     res = _run(["-c", code])
-    assert res.returncode == 0 and res.stdout.startswith("ok 5"), res.stderr
+    assert res.returncode == 0 and res.stdout.startswith("ok"), res.stderr

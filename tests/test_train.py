@@ -138,3 +138,24 @@ def test_coordinate_check_standard_grows_mup_stays_flat() -> None:
     assert ratios["standard"]["hidden_rms"] > 4.0, ratios
     for q in ("logits_rms", "hidden_rms"):
         assert 0.5 < ratios["mup"][q] < 2.0, ratios
+
+
+def test_an_exception_inside_the_loop_is_a_failed_run_not_a_lost_line(monkeypatch, tmp_path: Path) -> None:
+    """An error mid-training (e.g. an overflow, an out-of-memory) is recorded with its reason; the record
+    is valid (aggregate takes it, as a diverged run) and the caller goes on to the next run."""
+    import transferbench.train as tr
+    from transferbench.validate import validate_record
+
+    real = tr.step
+
+    def breaks_at_three(run, st, t):
+        if t == 3:
+            raise OverflowError("simulated overflow")
+        return real(run, st, t)
+
+    monkeypatch.setattr(tr, "step", breaks_at_three)
+    rec = tr.train(small_cfg("mlp"), tmp_path)
+    s = read_record(tmp_path / "record.json")["summary"]
+    assert s == {**s, "failure": "OverflowError: simulated overflow", "diverged": True, "steps_completed": 3}
+    assert s["eval_loss"] is None and rec["summary"]["failure"] == s["failure"]
+    validate_record(read_record(tmp_path / "record.json"), tmp_path / "record.json")

@@ -17,22 +17,23 @@ from typing import Any, NoReturn
 
 import yaml
 
+from transferbench import rundir, workload_specs
 from transferbench.config import (
-    COMMON_DEFAULTS,
-    WORKLOAD_DEFAULTS,
     ConfigError,
     config_hash,
     resolve_run_config,
 )
+from transferbench.grid import fmt
 from transferbench.recipes import RecipeError
+from transferbench.settings import all_settings
 
 log = logging.getLogger("transferbench")
 
 #: Every settable key, across workloads (the workload decides which apply).
-_ALL_KEYS = list(dict.fromkeys([*COMMON_DEFAULTS, *(k for d in WORKLOAD_DEFAULTS.values() for k in d)]))
+_ALL_KEYS = list(all_settings())
 
 
-def _flag(key: str) -> str:
+def _flag_of(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
@@ -73,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from transferbench.runlock import run_lock
 
     configs = [resolve_run_config({**_overrides(args, skip=("log2_lr",)), "log2_lr": x}) for x in args.log2_lr]
-    outs = _run_dirs(args.out, configs)
+    outs = rundir.run_dirs(args.out, configs)
     # BLAS thread pools must be sized before numpy/torch load: 1-thread jobs side by side are the
     # fastest way to use a small CPU (docs/design.md §7), and oversubscribed OpenBLAS slowed data generation.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -85,9 +86,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("device: 'cuda' requested but torch.cuda.is_available() is False; "
                               "use --device cpu (or auto)")
     for out in outs:
-        _check_writable("out", out)
+        rundir.check_writable("out", out)
     if args.manifest:
-        _check_writable("manifest", Path(args.manifest).parent)
+        rundir.check_writable("manifest", Path(args.manifest).parent)
     done = []
     with contextlib.ExitStack() as locks:
         # Held from the check of an existing record through training to the record's write: of two
@@ -98,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for cfg, out in zip(configs, outs):
             existing, new = out / RECORD_NAME, config_hash(cfg)
             done.append({"log2_lr": cfg["log2_lr"], "record": str(existing), "config_hash": new})
-            if not _keep_existing(existing, new, args.force, args.replace):
+            if not rundir.keep_existing(existing, new, args.force, args.replace):
                 todo.append((cfg, out))
         if todo:
             from transferbench.train import train
@@ -107,87 +108,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             s = record["summary"]
             log.info(
                 "%s %s d=%d log2_lr=%s: init %.4f final %.4f eval %.4f diverged=%s (%.1fs) -> %s",
-                cfg["workload"], cfg["recipe"], cfg["width"], _fmt(cfg["log2_lr"]), s["init_loss"],
+                cfg["workload"], cfg["recipe"], cfg["width"], fmt(cfg["log2_lr"]), s["init_loss"],
                 s["final_loss"], s["eval_loss"], s["diverged"], s["wall_time"], out / RECORD_NAME,
             )
     if args.manifest:  # the DAG's declared output, so only once every run of the job has its record
         write_json_atomic(Path(args.manifest), {"records": done})
     return 0
-
-
-def _run_dirs(template: str, configs: list[dict[str, Any]]) -> list[Path]:
-    """The run directory of every config: ``template`` with {log2_lr} filled in, all distinct."""
-    import string
-
-    if not template:
-        raise ConfigError("out: empty")
-    try:
-        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        raise ConfigError(f"out: {template!r} is not a valid template ({exc}); the only field is {{log2_lr}}") from None
-    for name, spec, conv in fields:
-        if name != "log2_lr" or spec or conv:
-            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
-            raise ConfigError(f"out: field {shown} in {template!r} is not allowed; the only field is {{log2_lr}}")
-    if len(configs) > 1 and not fields:
-        raise ConfigError("out: with several --log2-lr values, --out must contain '{log2_lr}'")
-    outs = [Path(template.format(log2_lr=_fmt(cfg["log2_lr"]))) for cfg in configs]
-    for i, out in enumerate(outs):
-        if out in outs[:i]:
-            a, b = configs[outs.index(out)]["log2_lr"], configs[i]["log2_lr"]
-            if a == b:
-                raise ConfigError(f"log2_lr: {_fmt(a)} given twice")
-            raise ConfigError(f"log2_lr: {a!r} and {b!r} would both write {out}")
-    return outs
-
-
-def _check_writable(key: str, directory: Path) -> None:
-    """Create ``directory`` and write and delete a file in it, so a bad path fails now, not after training."""
-    import tempfile
-
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=directory)
-        os.close(fd)
-        os.unlink(probe)
-    except FileExistsError:
-        raise ConfigError(f"{key}: {directory} exists and is not a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot write to {directory}: {exc.strerror or exc}") from None
-
-
-def _keep_existing(existing: Path, new_hash: str, force: bool, replace: bool = False) -> bool:
-    """True to skip a run whose record has the same config hash (unless --force); ConfigError for a
-    record of another config unless --force or --replace (a result is not replaced silently)."""
-    from transferbench.record import read_record
-
-    if not existing.exists() and not existing.is_symlink():
-        return False
-    if existing.is_dir():
-        raise ConfigError(f"out: {existing} is a directory, so no record can be written there")
-    if force:
-        log.info("%s: --force: replacing the existing record", existing)
-        return False
-    try:
-        old = read_record(existing).get("config_hash")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"{existing}: cannot read the existing record ({exc}); refusing to replace it "
-                          "(--force replaces it)") from None
-    if old == new_hash:
-        log.info("%s: already done (same config hash), skipping; --force reruns", existing)
-        return True
-    if replace:
-        log.info("%s: --replace: the record has config hash %s, this run's is %s; replacing it", existing, old,
-                 new_hash)
-        return False
-    raise ConfigError(f"{existing}: holds a record with config hash {old}, this run's is {new_hash}; "
-                      "refusing to replace it (--replace replaces records of another config, --force every "
-                      "record; in a profile, replace: true)")
-
-
-def _fmt(x: float) -> str:
-    """log2 lr as it appears in paths: -6, -6.5."""
-    return f"{x:g}"
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -225,17 +151,26 @@ def cmd_show_recipe(args: argparse.Namespace) -> int:
 
 
 def _add_config_flags(p: argparse.ArgumentParser, required: tuple[str, ...]) -> None:
-    for key in _ALL_KEYS:
+    """One flag per setting, its help from the settings table (settings.py, workload_specs.py)."""
+    for key, (setting, owners) in all_settings().items():
         if key in ("recipe_options",):
             continue
-        kw: dict[str, Any] = {"dest": key, "default": None, "metavar": key.upper()}
+        extra = [str(setting.bound)] if setting.bound is not None else []
+        extra += [f"one of {', '.join(setting.choices)}"] if setting.choices else []
+        extra += [f"default {setting.default}"] if setting.default is not None else []
+        extra += [f"{'/'.join(owners)} only"] if owners else []
+        per = {n: workload_specs.get(n).overrides[key] for n in workload_specs.names()
+               if key in workload_specs.get(n).overrides}
+        extra += [", ".join(f"{n} {v}" for n, v in per.items())] if per else []
+        text = setting.help + (f" ({'; '.join(extra)})" if extra else "")
+        kw: dict[str, Any] = {"dest": key, "default": None, "metavar": key.upper(), "help": text.replace("%", "%%")}
         if key == "log2_lr" and "log2_lr" in required:
             kw.update(nargs="+", type=float, required=True, metavar="X")
         elif key in required:
             kw["required"] = True
-        p.add_argument(_flag(key), **kw)
+        p.add_argument(_flag_of(key), **kw)
     p.add_argument("--recipe-option", action="append", metavar="KEY=VALUE",
-                   help="a recipe option, e.g. shape=exponential (repeatable)")
+                   help="a recipe option, e.g. shape=exponential (repeatable; see show-recipe)")
 
 
 class _Parser(argparse.ArgumentParser):

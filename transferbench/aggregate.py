@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferbench.recipes.base import arxiv_id  # pure Python: the recipe contract, no torch
 from transferbench.validate import RecordError, validate_record
 
 log = logging.getLogger(__name__)
@@ -44,17 +44,12 @@ FLOOR_KEYS: tuple[str, ...] = ("best_loss", "optimal_loss", "entropy_rate", "noi
 
 SORT_KEYS: list[str] = ["workload", "recipe", "wd", "width", "log2_lr", "seed"]
 DIAGNOSTIC_KEYS: tuple[str, ...] = ("top_sv", "log2_top_sv", "rel_update", "sublayer_gain")
-# Same pattern as transferbench.recipes.base.arxiv_id (a modern id YYMM.NNNNN, optional version);
-# repeated here so the analysis half depends on nothing but the tables and records.
-_ARXIV = re.compile(r"(?:arxiv[:/\s.={]*(?:abs/)?)?(\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
-
-
 def arxiv_from(recipe: dict[str, Any]) -> str | None:
     """The arXiv id of a record's recipe: ``recipe["arxiv"]``, else the first id in the citation."""
     for text in (recipe.get("arxiv"), recipe.get("citation")):
-        match = _ARXIV.search(str(text or ""))
-        if match:
-            return match.group(1)
+        found = arxiv_id(str(text or ""))
+        if found:
+            return found
     return None
 
 
@@ -236,8 +231,13 @@ def read_table(path: Path) -> pd.DataFrame:
     table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS if c in header})
     for col in FLAG_COLUMNS:
         if col in table:
-            table[col] = table[col].astype(str).str.lower().isin(("true", "1", "1.0"))
+            table[col] = as_flag(table[col])
     return table
+
+
+def as_flag(values: pd.Series) -> pd.Series:
+    """A flag column as bool, whether it holds bools or the strings a CSV gives back ("True", "1")."""
+    return values.astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))
 
 
 def best_loss_by_workload(data_info: pd.DataFrame | Path | None) -> dict[str, float]:

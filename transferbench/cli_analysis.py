@@ -83,6 +83,39 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workloads(args: argparse.Namespace) -> int:
+    """List the registered workloads: name, summary, data sources, loss unit."""
+    from transferbench import workload_specs
+
+    for name in workload_specs.names():
+        spec = workload_specs.get(name)
+        print(f"{name:8s} {spec.summary} [data_source: {', '.join(spec.sources)}; loss in {spec.loss_unit}]")
+    return 0
+
+
+def settings_markdown() -> str:
+    """The reference of every run setting (the profile keys under ``settings:`` and the train flags)."""
+    from transferbench import workload_specs
+    from transferbench.settings import all_settings
+
+    rows = ["| key (flag) | default | range | workloads | what |", "|---|---|---|---|---|"]
+    for key, (s, owners) in all_settings().items():
+        per = {n: workload_specs.get(n).overrides[key] for n in workload_specs.names()
+               if key in workload_specs.get(n).overrides}
+        default = "required" if s.default is None else f"`{s.default}`"
+        default += "".join(f"; {n} `{v}`" for n, v in per.items())
+        allowed = str(s.bound) if s.bound else (", ".join(s.choices) if s.choices else "")
+        rows.append(f"| `{key}` (`--{key.replace('_', '-')}`) | {default} | {allowed} | "
+                    f"{', '.join(owners) or 'all'} | {s.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print the settings reference (Markdown table, as in docs/settings.md)."""
+    print(settings_markdown(), end="")
+    return 0
+
+
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     """Register aggregate, metrics, plots, leaderboard and grid on the CLI."""
     p = sub.add_parser("aggregate", help="records -> results/tables/runs.csv (+ coord_check, data_info)")
@@ -108,6 +141,12 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tables", default="results/tables")
     p.add_argument("--out", default="results/leaderboard", help="output path without suffix")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("workloads", help="list the registered workloads")
+    p.set_defaults(func=cmd_workloads)
+
+    p = sub.add_parser("settings", help="the reference of every run setting (Markdown)")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("grid", help="check a profile and print its train commands")
     p.add_argument("--configfile", default="config/config.yaml", help="the profile (YAML)")

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from transferbench.aggregate import as_flag
+
 CSV_COLUMNS = ["scope", "rank", "recipe", "wd", "mean_rank", "regret_rel", "regret", "regret_lo", "regret_hi",
                "drift", "drift_lo", "drift_hi", "drift_edge", "sensitivity", "best_loss", "widths", "n_seeds",
                "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version"]
@@ -60,7 +62,7 @@ def _finite(x: Any) -> bool:
 
 
 def _flag(x: Any) -> bool:
-    return str(x).strip().lower() in ("true", "1", "1.0")
+    return bool(as_flag(pd.Series([x])).iloc[0])
 
 
 def _rank(values: pd.Series) -> pd.Series:
@@ -134,27 +136,27 @@ def bibtex(runs: pd.DataFrame) -> str:
 
 
 # -- cell formatting (shared by Markdown and HTML) -------------------------------------------------------
-def _num(x: Any, fmt: str = "{:.3g}") -> str:
+def _fmt_num(x: Any, fmt: str = "{:.3g}") -> str:
     return fmt.format(float(x)) if _finite(x) else "n/a"
 
 
 def _with_ci(x: Any, lo: Any, hi: Any, fmt: str) -> str:
-    s = _num(x, fmt)
-    return s + (f" [{_num(lo, fmt)}, {_num(hi, fmt)}]" if _finite(lo) and _finite(hi) else "")
+    s = _fmt_num(x, fmt)
+    return s + (f" [{_fmt_num(lo, fmt)}, {_fmt_num(hi, fmt)}]" if _finite(lo) and _finite(hi) else "")
 
 
 def _cells(row: pd.Series, many_wd: bool) -> dict[str, str]:
     edge = " †" if _flag(row.get("drift_edge")) else ""
     cells = {"rank": str(row["rank"]) if _finite(row["regret_rel"]) else "–", "recipe": str(row["recipe"])}
     if many_wd:
-        cells["wd"] = _num(row["wd"], "{:g}")
+        cells["wd"] = _fmt_num(row["wd"], "{:g}")
     cells.update({
-        "regret_rel": (_num(row["regret_rel"], "{:.2%}") if _finite(row["regret_rel"]) else "n/a") + edge,
+        "regret_rel": (_fmt_num(row["regret_rel"], "{:.2%}") if _finite(row["regret_rel"]) else "n/a") + edge,
         "regret": _with_ci(row["regret"], row.get("regret_lo"), row.get("regret_hi"), "{:.4f}"),
         "drift (oct/doubling) [95% CI]": _with_ci(row["drift"], row["drift_lo"], row["drift_hi"], "{:+.2f}")
         + edge,
-        "sensitivity": _num(row["sensitivity"], "{:.4f}"),
-        "best loss": _num(row["best_loss"], "{:.4f}"),
+        "sensitivity": _fmt_num(row["sensitivity"], "{:.4f}"),
+        "best loss": _fmt_num(row["best_loss"], "{:.4f}"),
         "widths": str(row["widths"]),
     })
     return cells
@@ -191,9 +193,9 @@ def _sections(transfer: pd.DataFrame) -> list[tuple[str, list[str], list[list[An
     rows = []
     for _, r in overall.iterrows():
         arxiv, dist, ver = _meta(r)
-        rels = [_num(r[f"regret_rel_{wl}"], "{:.2%}") for wl in workloads]
+        rels = [_fmt_num(r[f"regret_rel_{wl}"], "{:.2%}") for wl in workloads]
         covered = f"{r['n_workloads']} of {len(workloads)}"
-        rows.append([str(r["rank"]), str(r["recipe"]), _num(r["mean_rank"], "{:.2f}"), *rels, covered,
+        rows.append([str(r["rank"]), str(r["recipe"]), _fmt_num(r["mean_rank"], "{:.2f}"), *rels, covered,
                      (arxiv,), dist, ver])
     out.append(("Overall ranking: mean rank over workloads (by relative transfer regret at the widest width), "
                 "lower is better",

@@ -11,11 +11,14 @@ never imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from transferbench.aggregate import as_flag
 from transferbench.bootstrap import ci, cube, resamples, seed_means, stream
 
 GROUP = ["workload", "recipe", "wd"]
@@ -25,6 +28,11 @@ TRANSFER_COLUMNS = ["workload", "recipe", "wd", "widths", "tuning_width", "wides
                     "drift_hi", "drift_edge", "regret", "regret_lo", "regret_hi", "regret_rel", "best_loss",
                     "sensitivity", "wider_worse_frac", "sv_spread", "n_seeds", "recipe_arxiv",
                     "recipe_distribution", "recipe_version"]
+#: Extra transfer.csv columns: name -> function of one group's context (its runs as ``group``; ``widths``,
+#: ``grid``; the seed-mean curves ``means`` (1 + B, W, L), row 0 the estimate and rows 1.. the bootstrap
+#: resamples; ``opt``, ``opt_loss``, ``edge`` (1 + B, W); the indices ``tuning`` and ``widest``; and the
+#: ``summary`` so far). Adding a metric column is one entry here (docs/extending.md).
+COLUMN_HOOKS: dict[str, Callable[[dict[str, Any]], Any]] = {}
 OPTIMA_WD_COLUMNS = ["workload", "recipe", "width", "n_seeds", "opt_log2_wd", "opt_log2_wd_lo",
                      "opt_log2_wd_hi", "opt_loss", "edge"]
 WD_TRANSFER_COLUMNS = ["wd_drift", "wd_drift_lo", "wd_drift_hi", "wd_drift_edge"]
@@ -219,6 +227,9 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
         "recipe_distribution": first.get("recipe_distribution"),
         "recipe_version": first.get("recipe_version"),
     }
+    ctx = {"group": g, "widths": widths, "grid": grid, "means": means, "opt": opt, "opt_loss": opt_loss,
+           "edge": edge, "tuning": t, "widest": wide, "summary": summary}
+    summary.update({name: hook(ctx) for name, hook in COLUMN_HOOKS.items()})
     return _width_rows(key, g, widths, grid, opt, opt_loss, edge), summary
 
 
@@ -244,9 +255,11 @@ def _wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
 
 
 # -- public entry points ------------------------------------------------------------------------------
-def _prepared(runs: pd.DataFrame) -> pd.DataFrame:
+def prepared(runs: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the runs table with ``diverged`` as bool, ``capped`` (the loss the metrics use:
+    capped_loss) and ``bad`` (diverged or no finite loss): shared by the metrics and the plots."""
     runs = runs.copy()
-    runs["diverged"] = runs["diverged"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    runs["diverged"] = as_flag(runs["diverged"])
     runs["capped"] = capped_loss(runs)
     runs["bad"] = runs["diverged"] | ~np.isfinite(pd.to_numeric(runs["eval_loss"], errors="coerce"))
     return runs
@@ -256,7 +269,7 @@ def compute_wd_metrics(
     runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(optima_wd, wd_transfer): optimal log2 wd per workload x recipe x width and its drift with width."""
-    runs = _prepared(runs)
+    runs = prepared(runs)
     rows, summaries = [], []
     for key, g in runs.groupby(["workload", "recipe"], sort=True):
         res = _wd_group(key, g, n_boot, seed)
@@ -276,14 +289,14 @@ def compute_metrics(
 
 
 def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFrame, ...]:
-    prepared = _prepared(runs)
+    ready = prepared(runs)
     rows, summaries = [], []
-    for key, g in prepared.groupby(GROUP, sort=True):
+    for key, g in ready.groupby(GROUP, sort=True):
         r, s = _lr_group(key, g, n_boot, seed)
         rows += r
         summaries.append(s)
     optima = pd.DataFrame(rows, columns=OPTIMA_COLUMNS)
-    transfer = pd.DataFrame(summaries, columns=TRANSFER_COLUMNS)
+    transfer = pd.DataFrame(summaries, columns=[*TRANSFER_COLUMNS, *COLUMN_HOOKS])
     optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
     if len(wd_transfer):
         transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")

@@ -24,10 +24,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
-from transferbench.metrics import capped_loss, fitted_loss, sv_at_lr
+from transferbench.metrics import fitted_loss, prepared, sv_at_lr
 
-#: Unit of each workload's loss (cross-entropy in nats; the MLP regresses a teacher, docs/design.md §4).
-LOSS_UNITS = {"llama": "nats/token", "resnet": "nats", "mlp": "MSE"}
+
+def loss_unit(workload: str) -> str:
+    """The workload's loss unit from its spec (workload_specs.py); "loss units" for one not registered here."""
+    from transferbench import workload_specs
+
+    try:
+        return workload_specs.get(workload).loss_unit
+    except workload_specs.UnknownWorkload:
+        return "loss units"
+
+
 PANEL = (4.4, 3.4)  # inches per panel
 
 
@@ -91,7 +100,7 @@ def plot_lr_sweep(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, path: Path,
     fig, axes = _fig(max(len(panels), 1))
     if not panels:
         _empty(axes[0], "no runs")
-    unit = LOSS_UNITS.get(wl, "loss units")
+    unit = loss_unit(wl)
     for ax, (recipe, wd) in zip(axes, panels, strict=False):
         g = runs[(runs["recipe"] == recipe) & (runs["wd"] == wd)]
         stats = g.groupby(["width", "log2_lr"]).agg(
@@ -284,10 +293,7 @@ def make_plots(runs: pd.DataFrame, optima: pd.DataFrame, transfer: pd.DataFrame,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = runs.copy()
-    runs["bad"] = runs["diverged"].astype(str).str.lower().isin(("true", "1", "1.0"))
-    runs["capped"] = capped_loss(runs.assign(diverged=runs["bad"]))
-    runs["bad"] |= ~np.isfinite(pd.to_numeric(runs["eval_loss"], errors="coerce"))
+    runs = prepared(runs)
     coord = coord if coord is not None else pd.DataFrame(columns=["workload", "recipe", "wd", "log2_lr"])
     paths = []
     with sns.axes_style("whitegrid"):

@@ -59,7 +59,7 @@ def check_profile(profile: dict[str, Any]) -> None:
     """Everything the JSON schema cannot check: recipe names against the registry, recipe options, every
     run of the grid resolved against config.py (every width x lr x wd x seed x recipe, with the profile's
     settings), no repeated grid values, and a non-empty grid. Raises ConfigError naming key and value."""
-    from transferbench.recipes import RecipeError, names
+    from transferbench.recipes import names
 
     if not isinstance(profile, dict):
         raise ConfigError(f"profile: expected a mapping of keys, got {type(profile).__name__}")
@@ -69,34 +69,48 @@ def check_profile(profile: dict[str, Any]) -> None:
     if not profile.get("recipes"):
         raise ConfigError("recipes: empty; the grid has no runs")
     known = names()
-    recipes = _values("recipes", profile["recipes"])
-    for recipe in recipes:
-        if recipe not in known:
-            raise ConfigError(f"recipes: unknown recipe {recipe!r}; known recipes are {', '.join(known)}")
+    recipes = _known_recipes("recipes", profile["recipes"], known)
     if profile.get("seeds") is not None:
         _values("seeds", profile["seeds"])
-    options = profile.get("recipe_options") or {}
     used = dict.fromkeys(recipes)
     for workload, spec in workloads.items():
-        defaults_for(workload)  # unknown workload -> ConfigError naming it
-        where = f"workloads.{workload}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {spec!r}")
-        for key in ("widths", "log2_lrs", "wds"):
-            if not spec.get(key):
-                raise ConfigError(f"{where}.{key}: empty; the grid has no runs")
-            _values(f"{where}.{key}", spec[key])
-        if not (spec.get("seeds") or profile.get("seeds")):
-            raise ConfigError(f"{where}.seeds: empty; the grid has no runs")
-        if spec.get("seeds"):
-            _values(f"{where}.seeds", spec["seeds"])
-        for recipe in _values(f"{where}.recipes", spec["recipes"]) if spec.get("recipes") else []:
-            if recipe not in known:
-                raise ConfigError(f"{where}.recipes: unknown recipe {recipe!r}; known recipes are {', '.join(known)}")
-            used[recipe] = None
-        clash = sorted(set(spec.get("settings") or {}) & set(_SET_BY_GRID))
-        if clash:
-            raise ConfigError(f"{where}.settings.{clash[0]}: set by the grid, not by settings")
+        used.update(dict.fromkeys(_check_workload(workload, spec, profile, known)))
+    _check_options(profile.get("recipe_options") or {}, used)
+    for workload, spec in workloads.items():
+        _check_runs(workload, spec, profile, recipes)
+
+
+def _known_recipes(where: str, values: Any, known: list[str]) -> list[str]:
+    for recipe in _values(where, values):
+        if recipe not in known:
+            raise ConfigError(f"{where}: unknown recipe {recipe!r}; known recipes are {', '.join(known)}")
+    return list(values)
+
+
+def _check_workload(workload: str, spec: Any, profile: dict[str, Any], known: list[str]) -> list[str]:
+    """One workload's lists (non-empty, no repeats), its recipes and settings; returns its own recipes."""
+    defaults_for(workload)  # unknown workload -> ConfigError naming it
+    where = f"workloads.{workload}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {spec!r}")
+    for key in ("widths", "log2_lrs", "wds"):
+        if not spec.get(key):
+            raise ConfigError(f"{where}.{key}: empty; the grid has no runs")
+        _values(f"{where}.{key}", spec[key])
+    if not (spec.get("seeds") or profile.get("seeds")):
+        raise ConfigError(f"{where}.seeds: empty; the grid has no runs")
+    if spec.get("seeds"):
+        _values(f"{where}.seeds", spec["seeds"])
+    clash = sorted(set(spec.get("settings") or {}) & set(_SET_BY_GRID))
+    if clash:
+        raise ConfigError(f"{where}.settings.{clash[0]}: set by the grid, not by settings")
+    return _known_recipes(f"{where}.recipes", spec["recipes"], known) if spec.get("recipes") else []
+
+
+def _check_options(options: Any, used: dict[str, None]) -> None:
+    """recipe_options: a mapping of used recipes to plain options that each recipe accepts."""
+    from transferbench.recipes import RecipeError
+
     if not isinstance(options, dict):
         raise ConfigError(f"recipe_options: expected a mapping of recipe -> options, got {options!r}")
     for name in options:
@@ -110,19 +124,23 @@ def check_profile(profile: dict[str, Any]) -> None:
             check_recipe(name, options.get(name) or {}, where=f"recipe_options.{name}")
         except RecipeError as exc:  # a broken plugin: one line, not a traceback from the Snakefile
             raise ConfigError(f"recipes: {exc}") from None
-    for workload, spec in workloads.items():
-        settings = run_settings(profile, workload, spec)
-        grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], spec["log2_lrs"], spec["wds"],
-                                 spec.get("seeds") or profile["seeds"])
-        try:  # every run, not a sample: each value is checked in the company of the others
-            for recipe, width, log2_lr, wd, seed in grid:
-                resolve_run_config({
-                    "workload": workload, "recipe": recipe, "recipe_options": options.get(recipe) or {},
-                    "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
-                    "seed": seed, **settings,
-                })
-        except ConfigError as exc:
-            raise ConfigError(_locate(exc, f"workloads.{workload}", spec, profile)) from None
+
+
+def _check_runs(workload: str, spec: dict[str, Any], profile: dict[str, Any], recipes: list[str]) -> None:
+    """Every run of one workload's grid resolved: each value is checked in the company of the others."""
+    options = profile.get("recipe_options") or {}
+    settings = run_settings(profile, workload, spec)
+    grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], spec["log2_lrs"], spec["wds"],
+                             spec.get("seeds") or profile["seeds"])
+    try:
+        for recipe, width, log2_lr, wd, seed in grid:
+            resolve_run_config({
+                "workload": workload, "recipe": recipe, "recipe_options": options.get(recipe) or {},
+                "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
+                "seed": seed, **settings,
+            })
+    except ConfigError as exc:
+        raise ConfigError(_locate(exc, f"workloads.{workload}", spec, profile)) from None
 
 
 #: The profile schema of a source checkout; an installed wheel has no workflow/ and skips the schema step.

@@ -40,60 +40,69 @@ def validate_record(rec: Any, path: Path | str) -> None:
     [0, steps]; failure is a string or null. Unknown extra keys are allowed.
     """
 
-    def bad(field: str, problem: str) -> RecordError:
-        return RecordError(f"{path}: {field}: {problem}")
-
     if not isinstance(rec, dict):
         raise RecordError(f"{path}: a record is a JSON object, got {type(rec).__name__}")
     if rec.get("schema_version") != SUPPORTED_SCHEMA:
-        raise bad("schema_version", f"{rec.get('schema_version')!r} is not supported (expected "
-                  f"{SUPPORTED_SCHEMA}; rerun the run with this version of transferbench)")
+        raise _bad(path, "schema_version", f"{rec.get('schema_version')!r} is not supported (expected "
+                   f"{SUPPORTED_SCHEMA}; rerun the run with this version of transferbench)")
     for key in ("config", "summary"):
         if not isinstance(rec.get(key), dict):
-            raise bad(key, f"missing or not an object ({type(rec.get(key)).__name__})")
-    cfg, s = rec["config"], rec["summary"]
+            raise _bad(path, key, f"missing or not an object ({type(rec.get(key)).__name__})")
+    _check_config(rec, path)
+    _check_summary(rec["summary"], rec["config"]["steps"], path)
+
+
+def _bad(path: Path | str, field: str, problem: str) -> RecordError:
+    return RecordError(f"{path}: {field}: {problem}")
+
+
+def _check_config(rec: dict[str, Any], path: Path | str) -> None:
+    cfg = rec["config"]
     for key in ("workload", "recipe"):
         if not isinstance(cfg.get(key), str) or not cfg.get(key):
-            raise bad(f"config.{key}", f"expected a non-empty string, got {cfg.get(key)!r}")
+            raise _bad(path, f"config.{key}", f"expected a non-empty string, got {cfg.get(key)!r}")
     for key, low in (("width", 1), ("base_width", 1), ("seed", 0), ("steps", 1)):
         if not _is_int(cfg.get(key)) or cfg[key] < low:
-            raise bad(f"config.{key}", f"expected an integer >= {low}, got {cfg.get(key)!r}")
+            raise _bad(path, f"config.{key}", f"expected an integer >= {low}, got {cfg.get(key)!r}")
     for key, low in (("log2_lr", -math.inf), ("wd", 0.0)):
         x = cfg.get(key)
         if not _is_number(x) or not math.isfinite(x) or x < low:
             need = "a finite number" + (f" >= {low:g}" if math.isfinite(low) else "")
-            raise bad(f"config.{key}", f"expected {need}, got {x!r}")
+            raise _bad(path, f"config.{key}", f"expected {need}, got {x!r}")
     try:
         expected = config_hash(cfg)
     except (TypeError, ValueError) as exc:
-        raise bad("config", f"cannot be hashed: {exc}") from None
+        raise _bad(path, "config", f"cannot be hashed: {exc}") from None
     if rec.get("config_hash") != expected:
-        raise bad("config_hash", f"{rec.get('config_hash')!r} is not the hash of the record's config "
-                  f"({expected}): the config or the hash was edited")
+        raise _bad(path, "config_hash", f"{rec.get('config_hash')!r} is not the hash of the record's config "
+                   f"({expected}): the config or the hash was edited")
+
+
+def _finite_loss(x: Any) -> bool:
+    return _is_number(x) and math.isfinite(x) and x >= 0
+
+
+def _check_summary(s: dict[str, Any], steps: int, path: Path | str) -> None:
     diverged = s.get("diverged")
     if not isinstance(diverged, bool):
-        raise bad("summary.diverged", f"expected true or false, got {diverged!r}")
-    init = s.get("init_loss")
-    if not _is_number(init) or not math.isfinite(init) or init < 0:
-        raise bad("summary.init_loss", f"expected a finite number >= 0, got {init!r}")
-    if not diverged:
-        ev = s.get("eval_loss")
-        if not _is_number(ev) or not math.isfinite(ev) or ev < 0:
-            raise bad("summary.eval_loss", f"expected a finite number >= 0 for a run that did not diverge, "
-                      f"got {ev!r}")
-        fl = s.get("final_loss")
-        if fl is not None and (not _is_number(fl) or not math.isfinite(fl) or fl < 0):
-            raise bad("summary.final_loss", f"expected a finite number >= 0 or null, got {fl!r}")
-    else:
-        for key in ("eval_loss", "final_loss"):
-            x = s.get(key)
-            if x is not None and not (_is_number(x) and not math.isnan(x)):
-                raise bad(f"summary.{key}", f"expected a number or null, got {x!r}")
+        raise _bad(path, "summary.diverged", f"expected true or false, got {diverged!r}")
+    if not _finite_loss(s.get("init_loss")):
+        raise _bad(path, "summary.init_loss", f"expected a finite number >= 0, got {s.get('init_loss')!r}")
+    if not diverged and not _finite_loss(s.get("eval_loss")):
+        raise _bad(path, "summary.eval_loss", f"expected a finite number >= 0 for a run that did not diverge, "
+                   f"got {s.get('eval_loss')!r}")
+    fl = s.get("final_loss")
+    if not diverged and fl is not None and not _finite_loss(fl):
+        raise _bad(path, "summary.final_loss", f"expected a finite number >= 0 or null, got {fl!r}")
+    for key in ("eval_loss", "final_loss") if diverged else ():
+        x = s.get(key)
+        if x is not None and not (_is_number(x) and not math.isnan(x)):
+            raise _bad(path, f"summary.{key}", f"expected a number or null, got {x!r}")
     done = s.get("steps_completed")
-    if done is not None and (not _is_int(done) or not 0 <= done <= cfg["steps"]):
-        raise bad("summary.steps_completed", f"expected an integer in [0, steps={cfg['steps']}], got {done!r}")
+    if done is not None and (not _is_int(done) or not 0 <= done <= steps):
+        raise _bad(path, "summary.steps_completed", f"expected an integer in [0, steps={steps}], got {done!r}")
     failure = s.get("failure")
     if failure is not None and not isinstance(failure, str):
-        raise bad("summary.failure", f"expected a string or null, got {failure!r}")
+        raise _bad(path, "summary.failure", f"expected a string or null, got {failure!r}")
     if failure is not None and not diverged:
-        raise bad("summary.diverged", "a failed run (summary.failure is set) must be marked diverged")
+        raise _bad(path, "summary.diverged", "a failed run (summary.failure is set) must be marked diverged")

@@ -1,4 +1,5 @@
-"""Workload name -> model + data + loss (docs/design.md §4): what ``train.py`` needs to run one workload.
+"""A workload spec (workload_specs.py) -> model + data + loss on a device: what ``train.py`` runs, and
+the builders of the three built-in workloads (docs/design.md §4).
 
 The model is built under the caller's ``torch.manual_seed`` (the trainer seeds first), so it is
 deterministic; the data come from ``data/`` (numpy, seeded by (data_seed, stream, seed, step)) and
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferbench import data
+from transferbench import data, workload_specs
 from transferbench.models import Llama, NormalizedMLP, ResNet
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
@@ -50,39 +51,52 @@ def regression_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return F.mse_loss(outputs, targets)
 
 
+# -- the builders the built-in WorkloadSpecs name (workload_specs.py) ---------------------------------
+def llama_model(cfg: dict[str, Any], output_mult: float) -> nn.Module:
+    return Llama(cfg["vocab_size"], int(cfg["width"]), int(cfg["depth"]), head_dim=cfg["head_dim"],
+                 ffn_ratio=cfg["ffn_ratio"], rope_base=cfg["rope_base"], output_mult=output_mult)
+
+
+def resnet_model(cfg: dict[str, Any], output_mult: float) -> nn.Module:
+    return ResNet(int(cfg["width"]), int(cfg["depth"]), num_classes=cfg["num_classes"], output_mult=output_mult)
+
+
+def mlp_model(cfg: dict[str, Any], output_mult: float) -> nn.Module:
+    return NormalizedMLP(cfg["in_dim"], int(cfg["width"]), cfg["out_dim"], int(cfg["depth"]),
+                         output_mult=output_mult)
+
+
+def markov_source(cfg: dict[str, Any]) -> data.Source:
+    return data.MarkovTokens(cfg["vocab_size"], cfg["seq_len"], int(cfg["batch_size"]), order=cfg["markov_order"],
+                             branching=cfg["markov_branching"], zipf_exponent=cfg["zipf_exponent"],
+                             data_seed=int(cfg["data_seed"]))
+
+
+def image_source(cfg: dict[str, Any]) -> data.Source:
+    return data.TemplateImages(cfg["image_size"], cfg["num_classes"], int(cfg["batch_size"]),
+                               noise=cfg["image_noise"], data_seed=int(cfg["data_seed"]))
+
+
+def teacher_source(cfg: dict[str, Any]) -> data.Source:
+    return data.TeacherRegression(cfg["in_dim"], cfg["out_dim"], int(cfg["batch_size"]),
+                                  teacher_width=cfg["teacher_width"], teacher_depth=cfg["teacher_depth"],
+                                  label_noise=cfg["label_noise"], data_seed=int(cfg["data_seed"]))
+
+
+# -- assembly, the same for every workload -------------------------------------------------------------
 def build_source(cfg: dict[str, Any]) -> data.Source:
-    """The data generator of ``cfg["workload"]`` (numpy; no model)."""
-    kind, bs, ds = cfg["workload"], int(cfg["batch_size"]), int(cfg["data_seed"])
-    if kind == "llama":
-        return data.MarkovTokens(
-            cfg["vocab_size"], cfg["seq_len"], bs, order=cfg["markov_order"],
-            branching=cfg["markov_branching"], zipf_exponent=cfg["zipf_exponent"], data_seed=ds,
-        )
-    if kind == "resnet":
-        return data.TemplateImages(
-            cfg["image_size"], cfg["num_classes"], bs, noise=cfg["image_noise"], data_seed=ds
-        )
-    if kind == "mlp":
-        return data.TeacherRegression(
-            cfg["in_dim"], cfg["out_dim"], bs, teacher_width=cfg["teacher_width"],
-            teacher_depth=cfg["teacher_depth"], label_noise=cfg["label_noise"], data_seed=ds,
-        )
-    raise ValueError(f"workload: unknown value {kind!r}")
+    """The data source ``cfg["data_source"]`` of the workload's spec (numpy; no model)."""
+    spec = workload_specs.get(cfg["workload"])
+    name = cfg.get("data_source", "generated")
+    if name not in spec.sources:
+        raise ValueError(f"data_source: {name!r} is not a source of workload {spec.name!r}; "
+                         f"known: {', '.join(spec.sources)}")
+    return workload_specs.load(spec.sources[name])(cfg)
 
 
 def build_model(cfg: dict[str, Any], output_mult: float = 1.0) -> nn.Module:
     """The model of ``cfg["workload"]`` at ``cfg["width"]`` (PyTorch default init for matrices)."""
-    kind, width, depth = cfg["workload"], int(cfg["width"]), int(cfg["depth"])
-    if kind == "llama":
-        return Llama(
-            cfg["vocab_size"], width, depth, head_dim=cfg["head_dim"], ffn_ratio=cfg["ffn_ratio"],
-            rope_base=cfg["rope_base"], output_mult=output_mult,
-        )
-    if kind == "resnet":
-        return ResNet(width, depth, num_classes=cfg["num_classes"], output_mult=output_mult)
-    if kind == "mlp":
-        return NormalizedMLP(cfg["in_dim"], width, cfg["out_dim"], depth, output_mult=output_mult)
-    raise ValueError(f"workload: unknown value {kind!r}")
+    return workload_specs.load(workload_specs.get(cfg["workload"]).model)(cfg, output_mult)
 
 
 def _to_device(batch: tuple[np.ndarray, np.ndarray], device: torch.device) -> Tensors:
@@ -91,6 +105,7 @@ def _to_device(batch: tuple[np.ndarray, np.ndarray], device: torch.device) -> Te
 
 def build_workload(cfg: dict[str, Any], output_mult: float, device: torch.device) -> Workload:
     """Model (built under the caller's torch seed), data streams and loss of one resolved config."""
+    spec = workload_specs.get(cfg["workload"])
     model = build_model(cfg, output_mult).to(device)
     source = build_source(cfg)
     seed = int(cfg["seed"])
@@ -99,11 +114,5 @@ def build_workload(cfg: dict[str, Any], output_mult: float, device: torch.device
         return _to_device(source.train_batch(seed, step), device)
 
     evals = [_to_device(source.eval_batch(i), device) for i in range(int(cfg["eval_batches"]))]
-    kind, bs = cfg["workload"], int(cfg["batch_size"])
-    if kind == "llama":
-        loss_fn, items, unit = lm_loss, bs * int(cfg["seq_len"]), "tokens/s"
-    elif kind == "resnet":
-        loss_fn, items, unit = classification_loss, bs, "samples/s"
-    else:
-        loss_fn, items, unit = regression_loss, bs, "samples/s"
-    return Workload(model, train_batch, evals, loss_fn, items, unit, source.info())
+    return Workload(model, train_batch, evals, workload_specs.load(spec.loss), spec.items_per_batch(cfg),
+                    spec.throughput_unit, source.info())

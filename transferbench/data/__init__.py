@@ -19,10 +19,7 @@ from __future__ import annotations
 
 from transferbench.data.base import CALIB, EVAL, TASK, TRAIN, Batch, Source, rng
 from transferbench.data.images import TemplateImages
-from transferbench.data.images import _bilinear_matrix as _bilinear_matrix
 from transferbench.data.markov import MarkovTokens
-from transferbench.data.markov import _entropy as _entropy
-from transferbench.data.markov import _merge_duplicates as _merge_duplicates
 from transferbench.data.teacher import TeacherRegression
 
 __all__ = [

@@ -12,9 +12,9 @@ from transferbench.grid import Job
 
 JOB_BY_KEY = {j.key: j for j in JOBS}
 GPU = {"gpu": 1} if config.get("device") == "cuda" else {}
-# Start the longest jobs first so the last minutes are not one core busy and one idle (llama lines
-# are the longest in every profile). This is why there is one rule per workload.
-PRIORITY = {"llama": 2, "resnet": 1, "mlp": 0}
+# Start the longest jobs first so the last minutes are not one core busy and one idle: each workload's
+# spec says its priority (llama lines are the longest). This is why there is one rule per workload.
+from transferbench import workload_specs
 
 for _workload in WORKLOADS:
 
@@ -31,7 +31,7 @@ for _workload in WORKLOADS:
             # exactly this workload's jobs: a stale or mistyped target has no rule rather than a KeyError
             job="|".join(re.escape(j.key) for j in JOBS if j.workload == _workload),
         threads: int(config.get("threads", 1))
-        priority: PRIORITY.get(_workload, 0)
+        priority: workload_specs.get(_workload).priority
         resources:
             **GPU,
         conda:
