@@ -79,12 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # fastest way to use a small CPU (docs/design.md §7), and oversubscribed OpenBLAS slowed data generation.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(configs[0]["threads"]))
-    if configs[0]["device"] == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("device: 'cuda' requested but torch.cuda.is_available() is False; "
-                              "use --device cpu (or auto)")
+    _check_device(configs[0]["device"])
     for out in outs:
         rundir.check_writable("out", out)
     if args.manifest:
@@ -114,6 +109,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.manifest:  # the DAG's declared output, so only once every run of the job has its record
         write_json_atomic(Path(args.manifest), {"records": done})
     return 0
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device: 'cuda' requested but torch.cuda.is_available() is False; "
+                              "use --device cpu (or auto)")
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:

@@ -56,26 +56,15 @@ def build_groups(
                     else:
                         p.normal_(0.0, init_std)
         lr, wd = base_lr * mult.lr, base_wd * mult.wd
-        groups.append(
-            {
-                "params": [p for _, p in members],
-                "role": role,
-                "fan_in": fan_in if role != VECTOR else None,
-                "names": [n for n, _ in members],
-                "numel": sum(p.numel() for _, p in members),
-                "lr": lr,
-                "weight_decay": wd,
-                "init_std": init_std,
-                "lr_mult": mult.lr,
-                "wd_mult": mult.wd,
-                "init_mult": mult.init_std if role in MATRIX_ROLES else None,
-                "per_step_decay": lr * wd,
-                "lr_factor": resolved.lr_factor_name if rs.lr_factors is not None else None,
-                "wd_factor": resolved.wd_factor_name if rs.wd_factors is not None else None,
-                "lr_factors": rs.lr_factors,
-                "wd_factors": rs.wd_factors,
-            }
-        )
+        groups.append({
+            "params": [p for _, p in members], "role": role, "fan_in": fan_in if role != VECTOR else None,
+            "names": [n for n, _ in members], "numel": sum(p.numel() for _, p in members),
+            "lr": lr, "weight_decay": wd, "init_std": init_std, "lr_mult": mult.lr, "wd_mult": mult.wd,
+            "init_mult": mult.init_std if role in MATRIX_ROLES else None, "per_step_decay": lr * wd,
+            "lr_factor": resolved.lr_factor_name if rs.lr_factors is not None else None,
+            "wd_factor": resolved.wd_factor_name if rs.wd_factors is not None else None,
+            "lr_factors": rs.lr_factors, "wd_factors": rs.wd_factors,
+        })
     return groups
 
 

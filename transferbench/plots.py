@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,22 +111,9 @@ def plot_lr_sweep(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, path: Path,
         lo, hi, show_floor = _ylim(stats, floor)
         notes = []
         for w in widths:
-            s = stats[stats["width"] == w].sort_values("log2_lr")
-            c = colors[w]
-            ax.plot(s["log2_lr"], s["mean"], "-o", ms=3, color=c, label=f"d={int(w)}")
-            if s["sd"].notna().any():
-                band = (s["mean"] - s["sd"], s["mean"] + s["sd"])
-                ax.fill_between(s["log2_lr"], *band, color=c, alpha=0.2, lw=0)
-            d = s[s["div"]]
-            ax.plot(d["log2_lr"], np.full(len(d), hi - 0.04 * (hi - lo)), "x", color=c, ms=7, mew=2)
             o = optima[(optima["recipe"] == recipe) & (optima["wd"] == wd) & (optima["width"] == w)]
-            if len(o) and np.isfinite(o["opt_log2_lr"].iloc[0]):
-                x = float(o["opt_log2_lr"].iloc[0])
-                y = min(fitted_loss(s["log2_lr"], s["mean"], x), hi - 0.1 * (hi - lo))
-                edge = bool(o["edge"].iloc[0])
-                ax.plot([x], [y], "*", ms=14, color=c, mec="black", mfc="none" if edge else c, zorder=5)
-                if edge:
-                    notes.append(str(int(w)))
+            if _sweep_line(ax, stats[stats["width"] == w].sort_values("log2_lr"), o, colors[w], int(w), lo, hi):
+                notes.append(str(int(w)))
         if show_floor:
             ax.axhline(floor, ls="--", color="0.3", lw=1)
         ax.set_ylim(lo, hi)
@@ -138,18 +126,38 @@ def plot_lr_sweep(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, path: Path,
         elif notes:
             title += f"\nedge optimum at d={', '.join(notes)}: widen the lr grid"
         ax.set_title(title, fontsize=10, color="firebrick" if dead or notes else "black")
-        extra = [Line2D([], [], marker="*", ls="", color="0.4", ms=10, label="fitted optimum")]
-        if notes:
-            extra.append(Line2D([], [], marker="*", ls="", mfc="none", mec="black", ms=10,
-                                label="optimum on grid edge"))
-        if stats["div"].any():
-            extra.append(Line2D([], [], marker="x", ls="", color="0.4", mew=2,
-                                label="diverged (drawn at top)"))
-        if show_floor:
-            extra.append(Line2D([], [], ls="--", color="0.3", label=f"best achievable loss {floor:.3g}"))
+        extra = _sweep_legend(bool(notes), bool(stats["div"].any()), floor if show_floor else None)
         ax.legend(handles=ax.get_legend_handles_labels()[0] + extra, fontsize=7, loc="upper left")
     fig.suptitle(f"{wl}: final eval loss against learning rate, one line per width (mean over seeds ± sd)")
     return _save(fig, path)
+
+
+def _sweep_line(ax: Any, s: pd.DataFrame, o: pd.DataFrame, c: Any, width: int, lo: float, hi: float) -> bool:
+    """One width's curve (mean ± sd), its diverged runs (crosses at the top) and its fitted optimum (a
+    star on the fitted curve, hollow on a grid edge); True when that optimum is on the edge."""
+    ax.plot(s["log2_lr"], s["mean"], "-o", ms=3, color=c, label=f"d={width}")
+    if s["sd"].notna().any():
+        ax.fill_between(s["log2_lr"], s["mean"] - s["sd"], s["mean"] + s["sd"], color=c, alpha=0.2, lw=0)
+    d = s[s["div"]]
+    ax.plot(d["log2_lr"], np.full(len(d), hi - 0.04 * (hi - lo)), "x", color=c, ms=7, mew=2)
+    if not len(o) or not np.isfinite(o["opt_log2_lr"].iloc[0]):
+        return False
+    x = float(o["opt_log2_lr"].iloc[0])
+    y = min(fitted_loss(s["log2_lr"], s["mean"], x), hi - 0.1 * (hi - lo))
+    edge = bool(o["edge"].iloc[0])
+    ax.plot([x], [y], "*", ms=14, color=c, mec="black", mfc="none" if edge else c, zorder=5)
+    return edge
+
+
+def _sweep_legend(edge: bool, diverged: bool, floor: float | None) -> list[Line2D]:
+    extra = [Line2D([], [], marker="*", ls="", color="0.4", ms=10, label="fitted optimum")]
+    if edge:
+        extra.append(Line2D([], [], marker="*", ls="", mfc="none", mec="black", ms=10, label="optimum on grid edge"))
+    if diverged:
+        extra.append(Line2D([], [], marker="x", ls="", color="0.4", mew=2, label="diverged (drawn at top)"))
+    if floor is not None:
+        extra.append(Line2D([], [], ls="--", color="0.3", label=f"best achievable loss {floor:.3g}"))
+    return extra
 
 
 # -- 2. optimal learning rate against width ---------------------------------------------------------
