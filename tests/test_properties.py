@@ -21,7 +21,7 @@ from transferbench.metrics import compute_metrics
 from transferbench.validate import RecordError, validate_record
 
 CFG = resolve_run_config({"workload": "mlp", "recipe": "mup", "width": 32, "base_width": 16, "log2_lr": -6.0,
-                          "steps": 10})
+                          "steps": 10}).as_dict()
 GOOD = {
     "schema_version": 2, "config": CFG, "config_hash": config_hash(CFG),
     "summary": {"init_loss": 1.5, "final_loss": 0.4, "eval_loss": 0.5, "diverged": False, "diverged_step": None,

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from transferbench import workload_specs
-from transferbench.settings import COMMON, Setting
+from transferbench.settings import COMMON, RunConfig, Setting, settings_of
 
 #: Keys that do not change what is computed, left out of the config hash.
 _UNHASHED = ("threads",)
@@ -35,7 +36,7 @@ def settings_for(workload: str) -> dict[str, Setting]:
     except workload_specs.UnknownWorkload as exc:
         raise ConfigError(str(exc)) from None
     common = {k: replace(s, default=spec.overrides[k]) if k in spec.overrides else s for k, s in COMMON.items()}
-    return {**common, **spec.settings}
+    return {**common, **settings_of(spec.settings)}
 
 
 def defaults_for(workload: str) -> dict[str, Any]:
@@ -129,8 +130,9 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}") from None
 
 
-def resolve_run_config(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults, check keys, types and ranges, and derive ``lr`` and ``width_mult``.
+def resolve_run_config(overrides: Mapping[str, Any]) -> RunConfig:
+    """Fill defaults, check keys, types and ranges, and return the typed, frozen RunConfig (with the
+    derived ``lr`` and ``width_mult``). The one place where run settings are validated.
 
     Raises ConfigError naming the offending key and value.
     """
@@ -152,8 +154,6 @@ def resolve_run_config(overrides: dict[str, Any]) -> dict[str, Any]:
     problem = workload_specs.get(cfg["workload"]).check
     if problem is not None and problem(cfg):
         raise ConfigError(problem(cfg))
-    cfg["lr"] = 2.0 ** cfg["log2_lr"]
-    cfg["width_mult"] = cfg["width"] / cfg["base_width"]
     check_recipe(cfg["recipe"], cfg["recipe_options"])  # an option the recipe rejects, named
     # Every recipe option, defaults included, is part of the config and its hash (record schema 2):
     # a run of a recipe whose default changed is a different run.
@@ -163,10 +163,13 @@ def resolve_run_config(overrides: dict[str, Any]) -> dict[str, Any]:
         cfg["recipe_options"] = full_options(cfg["recipe"], cfg["recipe_options"])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return cfg
+    own = workload_specs.get(cfg["workload"]).settings
+    mine = set(settings_of(own))
+    return RunConfig(**{k: v for k, v in cfg.items() if k not in mine},
+                     settings=own(**{k: v for k, v in cfg.items() if k in mine}))
 
 
-def config_hash(cfg: dict[str, Any]) -> str:
+def config_hash(cfg: Mapping[str, Any]) -> str:
     """16 hex digits of sha256 over the canonical JSON of the settings that change the result."""
     payload = {k: v for k, v in sorted(cfg.items())
                if k not in _UNHASHED and not (k in _HASH_UNLESS and v == _HASH_UNLESS[k])}

@@ -14,6 +14,7 @@ from torch import nn
 
 from transferbench.recipes.checked import Resolved
 from transferbench.roles import MATRIX_ROLES, ROLES, VECTOR, ParamSpec
+from transferbench.settings import RunConfig
 
 
 def check_specs(model: nn.Module, specs: dict[str, ParamSpec]) -> None:
@@ -25,7 +26,7 @@ def check_specs(model: nn.Module, specs: dict[str, ParamSpec]) -> None:
 
 
 def build_groups(
-    model: nn.Module, resolved: Resolved, cfg: dict[str, Any], initialise: bool = True
+    model: nn.Module, resolved: Resolved, cfg: RunConfig, initialise: bool = True
 ) -> list[dict[str, Any]]:
     """Re-initialise matrices per the (checked) recipe and return AdamW groups with their settings.
 
@@ -38,7 +39,7 @@ def build_groups(
     """
     specs = model.param_specs()
     check_specs(model, specs)
-    base_lr, base_wd, sigma = float(cfg["lr"]), float(cfg["wd"]), float(cfg["sigma"])
+    base_lr, base_wd, sigma = float(cfg.lr), float(cfg.wd), float(cfg.sigma)
     buckets: dict[tuple[str, int], list[tuple[str, nn.Parameter]]] = {}
     for name, p in model.named_parameters():
         spec = specs[name]

@@ -1,15 +1,18 @@
-"""Every run setting, typed and documented in one place: default, range and one line of help.
+"""Every run setting, typed and documented in one place, and the typed run config itself.
 
-A :class:`Setting` is the single source of a key's default, its allowed range (:class:`Bound`) or
-choices, and its help text, which becomes the ``train --help`` text of its flag and the profile-key
-reference (docs/settings.md, written by ``transferbench settings --markdown``; a test keeps it in sync).
-Settings shared by every workload are :data:`COMMON`; each workload's own settings (and its overrides
-of common defaults) live in its :class:`~transferbench.workload_specs.WorkloadSpec`. Pure Python.
+:class:`RunConfig` is the frozen dataclass a run is described by: its fields are the settings shared
+by every workload, and ``settings`` holds the workload's own settings, an instance of the frozen
+dataclass its :class:`~transferbench.workload_specs.WorkloadSpec` names. Every field's metadata is a
+:class:`Setting`: default, range (:class:`Bound`) or choices, and one line of help, which becomes the
+``train --help`` text of its flag and the profile-key reference (docs/settings.md, written by
+``transferbench settings``; a test keeps it in sync). ``config.resolve_run_config`` is the one place
+that validates and builds a RunConfig. Pure Python.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 
@@ -53,40 +56,99 @@ class Setting:
         return self.kind or (type(self.default) if self.default is not None else None)
 
 
-#: Settings shared by every workload (docs/design.md §2 vocabulary).
-COMMON: dict[str, Setting] = {
-    "workload": Setting(None, "which workload to train (see `transferbench workloads`)", kind=str),
-    "recipe": Setting(None, "which scaling recipe (see `transferbench recipes`)", kind=str),
-    "recipe_options": Setting({}, "the recipe's options, KEY=VALUE (flag --recipe-option, repeatable)"),
-    "width": Setting(None, "model width d (d_model, stage-1 channels or hidden width)", COUNT, kind=int),
-    "base_width": Setting(None, "the width d0 the base lr and wd are tuned at; width_mult m = d/d0", COUNT,
-                          kind=int),
-    "depth": Setting(2, "blocks (llama), BasicBlocks per stage (resnet) or hidden layers (mlp)", COUNT),
-    "log2_lr": Setting(None, "log2 of the base peak learning rate (several values: a sweep line)",
-                       Bound(-64, 16), kind=float),
-    "wd": Setting(0.1, "base AdamW weight-decay coefficient (per-step decay lr*wd)", NONNEG),
-    "seed": Setting(0, "init and data-order seed", COUNT0),
-    "steps": Setting(400, "optimizer steps", COUNT),
-    "batch_size": Setting(32, "sequences (llama) or samples per step", COUNT),
-    "schedule": Setting("linear", "decay after the linear warmup", choices=("cosine", "linear", "constant")),
-    "warmup_frac": Setting(0.1, "fraction of the steps with linear warmup ([Kos25]: 10%)",
-                           Bound(0, 1, hi_open=True)),
-    "min_lr_frac": Setting(0.0, "final lr as a fraction of the peak", Bound(0, 1)),
-    "grad_clip": Setting(0.0, "global-norm gradient clip; 0 = off (a global norm depends on width)", NONNEG),
-    "adam_beta1": Setting(0.9, "AdamW beta1", Bound(0, 1, hi_open=True)),
-    "adam_beta2": Setting(0.95, "AdamW beta2", Bound(0, 1, hi_open=True)),
-    "adam_eps": Setting(1e-8, "AdamW epsilon", POSITIVE),
-    "sigma": Setting(1.0, "matrix init std is sigma/sqrt(fan_in) x the recipe's init multiplier", POSITIVE),
-    "data_seed": Setting(0, "seed of the generated task (the same for every run of a sweep)", COUNT0),
-    "data_source": Setting("generated", "where the data come from: a source of the workload's spec"),
-    "eval_batches": Setting(4, "fixed held-out batches for eval_loss", COUNT),
-    "log_every": Setting(0, "record the training loss every N steps; 0 = about 100 points", COUNT0),
-    "diag_points": Setting(4, "diagnostic snapshots (singular values, gains) during training", COUNT),
-    "coord_steps": Setting(5, "first steps recorded for the coordinate check; 0 = none", COUNT0),
-    "device": Setting("cpu", "cpu, cuda or auto", choices=("cpu", "cuda", "auto")),
-    "threads": Setting(1, "torch threads (1 per job: jobs side by side beat threads on a small CPU)", COUNT),
-}
+def setting(default: Any = None, help: str = "", bound: Bound | None = None,
+            choices: tuple[str, ...] | None = None, kind: type | None = None) -> Any:
+    """A dataclass field whose metadata is its :class:`Setting` (default None = required)."""
+    meta = {"setting": Setting(default, help, bound, choices, kind)}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
+
+def settings_of(cls: type) -> dict[str, Setting]:
+    """The Settings of a settings dataclass, by field name, in field order."""
+    return {f.name: f.metadata["setting"] for f in fields(cls) if "setting" in f.metadata}
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """A workload without settings of its own."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(Mapping):
+    """One run's resolved and validated settings (config.resolve_run_config builds it).
+
+    Typed attributes for the common settings (``cfg.steps``), the workload's own settings as a frozen
+    dataclass of its spec (``cfg.settings.seq_len``), the derived ``lr`` and ``width_mult``, and the
+    Mapping protocol over the flat key space (``cfg["seq_len"]``, ``dict(cfg)``), which is what the
+    record stores and the config hash covers. Field metadata is each key's Setting (help and range).
+    """
+
+    workload: str = setting(None, "which workload to train (see `transferbench workloads`)", kind=str)
+    recipe: str = setting(None, "which scaling recipe (see `transferbench recipes`)", kind=str)
+    recipe_options: dict[str, Any] = setting({}, "the recipe's options, KEY=VALUE (flag --recipe-option, "
+                                             "repeatable)")
+    width: int = setting(None, "model width d (d_model, stage-1 channels or hidden width)", COUNT, kind=int)
+    base_width: int = setting(None, "the width d0 the base lr and wd are tuned at; width_mult m = d/d0", COUNT,
+                              kind=int)
+    depth: int = setting(2, "blocks (llama), BasicBlocks per stage (resnet) or hidden layers (mlp)", COUNT)
+    log2_lr: float = setting(None, "log2 of the base peak learning rate (several values: a sweep line)",
+                             Bound(-64, 16), kind=float)
+    wd: float = setting(0.1, "base AdamW weight-decay coefficient (per-step decay lr*wd)", NONNEG)
+    seed: int = setting(0, "init and data-order seed", COUNT0)
+    steps: int = setting(400, "optimizer steps", COUNT)
+    batch_size: int = setting(32, "sequences (llama) or samples per step", COUNT)
+    schedule: str = setting("linear", "decay after the linear warmup", choices=("cosine", "linear", "constant"))
+    warmup_frac: float = setting(0.1, "fraction of the steps with linear warmup ([Kos25]: 10%)",
+                                 Bound(0, 1, hi_open=True))
+    min_lr_frac: float = setting(0.0, "final lr as a fraction of the peak", Bound(0, 1))
+    grad_clip: float = setting(0.0, "global-norm gradient clip; 0 = off (a global norm depends on width)", NONNEG)
+    adam_beta1: float = setting(0.9, "AdamW beta1", Bound(0, 1, hi_open=True))
+    adam_beta2: float = setting(0.95, "AdamW beta2", Bound(0, 1, hi_open=True))
+    adam_eps: float = setting(1e-8, "AdamW epsilon", POSITIVE)
+    sigma: float = setting(1.0, "matrix init std is sigma/sqrt(fan_in) x the recipe's init multiplier", POSITIVE)
+    data_seed: int = setting(0, "seed of the generated task (the same for every run of a sweep)", COUNT0)
+    data_source: str = setting("generated", "where the data come from: a source of the workload's spec")
+    eval_batches: int = setting(4, "fixed held-out batches for eval_loss", COUNT)
+    log_every: int = setting(0, "record the training loss every N steps; 0 = about 100 points", COUNT0)
+    diag_points: int = setting(4, "diagnostic snapshots (singular values, gains) during training", COUNT)
+    coord_steps: int = setting(5, "first steps recorded for the coordinate check; 0 = none", COUNT0)
+    device: str = setting("cpu", "cpu, cuda or auto", choices=("cpu", "cuda", "auto"))
+    threads: int = setting(1, "torch threads (1 per job: jobs side by side beat threads on a small CPU)", COUNT)
+    #: The workload's own settings: an instance of its spec's settings dataclass.
+    settings: Any = field(default_factory=NoSettings)
+    lr: float = field(init=False)  # 2 ** log2_lr
+    width_mult: float = field(init=False)  # width / base_width
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", 2.0 ** self.log2_lr)
+        object.__setattr__(self, "width_mult", self.width / self.base_width)
+
+    def _own(self) -> list[str]:
+        return [f.name for f in fields(self.settings)]
+
+    def __getitem__(self, key: str) -> Any:
+        if key in _FLAT and key != "settings":
+            return getattr(self, key)
+        if key in self._own():
+            return getattr(self.settings, key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*(k for k in _FLAT if k != "settings"), *self._own()])
+
+    def __len__(self) -> int:
+        return len(_FLAT) - 1 + len(self._own())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flat dict the record stores (and the config hash covers)."""
+        return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.items()}
+
+
+_FLAT = [f.name for f in fields(RunConfig)]
+#: Settings shared by every workload (docs/design.md §2 vocabulary), from RunConfig's field metadata.
+COMMON: dict[str, Setting] = settings_of(RunConfig)
 
 def all_settings() -> dict[str, tuple[Setting, list[str]]]:
     """Every setting of every registered workload: {key: (setting, the workloads that own it, or [] when
@@ -95,6 +157,6 @@ def all_settings() -> dict[str, tuple[Setting, list[str]]]:
 
     out: dict[str, tuple[Setting, list[str]]] = {k: (s, []) for k, s in COMMON.items()}
     for name in workload_specs.names():
-        for key, setting in workload_specs.get(name).settings.items():
+        for key, setting in settings_of(workload_specs.get(name).settings).items():
             out.setdefault(key, (setting, []))[1].append(name)
     return out

@@ -7,7 +7,10 @@ multipliers, and the per-step factors and per-step decay at a few steps of the s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transferbench.settings import RunConfig
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
@@ -15,7 +18,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
 
 
-def show_recipe(cfg: dict[str, Any]) -> str:
+def show_recipe(cfg: RunConfig) -> str:
     """The text that ``show-recipe`` prints for a resolved run config."""
     import torch
 
@@ -25,15 +28,15 @@ def show_recipe(cfg: dict[str, Any]) -> str:
     from transferbench.schedule import lr_multipliers
     from transferbench.workloads import build_workload
 
-    recipe = get_recipe(cfg["recipe"], **cfg["recipe_options"])
-    m, steps = cfg["width_mult"], int(cfg["steps"])
-    sched = lr_multipliers(steps, cfg["schedule"], cfg["warmup_frac"], cfg["min_lr_frac"])
-    resolved = resolve(recipe, m, [cfg["lr"] * s for s in sched], float(cfg["wd"]))
+    recipe = get_recipe(cfg.recipe, **cfg.recipe_options)
+    m, steps = cfg.width_mult, int(cfg.steps)
+    sched = lr_multipliers(steps, cfg.schedule, cfg.warmup_frac, cfg.min_lr_frac)
+    resolved = resolve(recipe, m, [cfg.lr * s for s in sched], float(cfg.wd))
     torch.manual_seed(0)
     model = build_workload(cfg, resolved.output_mult, torch.device("cpu")).model
     groups = build_groups(model, resolved, cfg, initialise=False)
-    out = [f"recipe {cfg['recipe']} on {cfg['workload']}: width {cfg['width']}, base_width {cfg['base_width']}, "
-           f"width_mult m = {m:g}; base lr = 2^{cfg['log2_lr']:g} = {cfg['lr']:.4g}, base wd = {cfg['wd']:g}",
+    out = [f"recipe {cfg.recipe} on {cfg.workload}: width {cfg.width}, base_width {cfg.base_width}, "
+           f"width_mult m = {m:g}; base lr = 2^{cfg.log2_lr:g} = {cfg.lr:.4g}, base wd = {cfg.wd:g}",
            f"readout forward multiplier: {resolved.output_mult:.4g}"]
     if getattr(recipe, "equivalent", ""):
         out.append(f"equivalent: {recipe.equivalent}")

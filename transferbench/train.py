@@ -32,6 +32,7 @@ from transferbench.recipes.checked import resolve
 from transferbench.record import RECORD_NAME, SCHEMA_VERSION, provenance, write_json_atomic
 from transferbench.roles import HIDDEN
 from transferbench.schedule import lr_multipliers
+from transferbench.settings import RunConfig
 
 log = logging.getLogger("transferbench.train")
 
@@ -60,7 +61,7 @@ def evaluate(model: torch.nn.Module, batches: list, loss_fn: Any, autocast: Any)
 class Run:
     """Everything :func:`step` needs, built once by :func:`setup`."""
 
-    cfg: dict[str, Any]
+    cfg: RunConfig
     device: torch.device
     meta: dict[str, Any]
     output_mult: float
@@ -97,24 +98,24 @@ def applied_steps(steps: int, warmup_frac: float) -> set[int]:
     return {0, max(warmup - 1, 0), steps // 2, steps - 1}
 
 
-def setup(cfg: dict[str, Any]) -> Run:
+def setup(cfg: RunConfig) -> Run:
     """Seed, build the workload, resolve and check the recipe, initialise, and build the optimizer."""
     from transferbench.workloads import build_workload  # torch-heavy; imported on use
 
-    torch.set_num_threads(int(cfg["threads"]))
+    torch.set_num_threads(int(cfg.threads))
     torch.set_flush_denormal(True)  # denormals slowed high-lr CPU runs by up to 1.6x (docs/design.md)
-    device = resolve_device(cfg["device"])
-    recipe = get_recipe(cfg["recipe"], **cfg["recipe_options"])
-    steps, m = int(cfg["steps"]), float(cfg["width_mult"])
-    sched = lr_multipliers(steps, cfg["schedule"], cfg["warmup_frac"], cfg["min_lr_frac"])
+    device = resolve_device(cfg.device)
+    recipe = get_recipe(cfg.recipe, **cfg.recipe_options)
+    steps, m = int(cfg.steps), float(cfg.width_mult)
+    sched = lr_multipliers(steps, cfg.schedule, cfg.warmup_frac, cfg.min_lr_frac)
     # Every number the recipe returns is checked before any compute (recipes/checked.py).
-    resolved = resolve(recipe, m, [cfg["lr"] * s for s in sched], float(cfg["wd"]))
-    torch.manual_seed(int(cfg["seed"]))
+    resolved = resolve(recipe, m, [cfg.lr * s for s in sched], float(cfg.wd))
+    torch.manual_seed(int(cfg.seed))
     wl = build_workload(cfg, resolved.output_mult, device)
     model = wl.model.to(device)
     groups = build_groups(model, resolved, cfg)
-    opt = torch.optim.AdamW(optimizer_groups(groups), betas=(cfg["adam_beta1"], cfg["adam_beta2"]),
-                            eps=cfg["adam_eps"], foreach=device.type == "cuda")
+    opt = torch.optim.AdamW(optimizer_groups(groups), betas=(cfg.adam_beta1, cfg.adam_beta2),
+                            eps=cfg.adam_eps, foreach=device.type == "cuda")
     lrs, wds = step_values(groups, sched)
     use_bf16 = device.type == "cuda"
 
@@ -122,14 +123,14 @@ def setup(cfg: dict[str, Any]) -> Run:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
     return Run(
-        cfg=cfg, device=device, meta={**describe(cfg["recipe"]), "options": recipe.opts},
+        cfg=cfg, device=device, meta={**describe(cfg.recipe), "options": recipe.opts},
         output_mult=resolved.output_mult, wl=wl, groups=groups, opt=opt, sched=sched, lrs=lrs, wds=wds,
         autocast=autocast,
         hidden={n: p for g in groups if g["role"] == HIDDEN for n, p in zip(g["names"], g["params"])},
         sublayers=list(model.sublayers()),
-        snap_steps=set(diag.diag_steps(steps, int(cfg["diag_points"]))),
-        applied_steps=applied_steps(steps, float(cfg["warmup_frac"])),
-        log_every=int(cfg["log_every"]) or max(1, steps // 100),
+        snap_steps=set(diag.diag_steps(steps, int(cfg.diag_points))),
+        applied_steps=applied_steps(steps, float(cfg.warmup_frac)),
+        log_every=int(cfg.log_every) or max(1, steps // 100),
     )
 
 
@@ -139,7 +140,7 @@ def step(run: Run, st: State, t: int) -> bool:
     for i, g in enumerate(opt.param_groups):
         g["lr"], g["weight_decay"] = run.lrs[i][t], run.wds[i][t]
     x, y = run.wl.train_batch(t)
-    watching = t < int(run.cfg["coord_steps"])
+    watching = t < int(run.cfg.coord_steps)
     coord_io: dict[str, tuple[float, float]] = {}
     with diag.record_io(run.sublayers if watching else [], coord_io), run.autocast():
         out = model(x)
@@ -160,8 +161,8 @@ def step(run: Run, st: State, t: int) -> bool:
         st.curve["lr_mult"].append(run.sched[t])
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    if run.cfg["grad_clip"] > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), run.cfg["grad_clip"])
+    if run.cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), run.cfg.grad_clip)
     if t in run.applied_steps:  # read back what the optimizer holds, not what we meant to set
         st.applied.append(_applied(run, t))
     snap = t in run.snap_steps
@@ -197,10 +198,10 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
     diverged = not ended or st.diverged_step is not None or not (eval_loss <= init_loss)
     return {
         "schema_version": SCHEMA_VERSION,
-        "config": cfg,
+        "config": cfg.as_dict(),
         "config_hash": config_hash(cfg),
         "recipe": run.meta,
-        "provenance": provenance(str(run.device), int(cfg["threads"]), run.meta),
+        "provenance": provenance(str(run.device), int(cfg.threads), run.meta),
         "data": wl.data_info,
         "output_mult": run.output_mult,
         "param_groups": group_records(run.groups),
@@ -218,13 +219,13 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
     }
 
 
-def train(cfg: dict[str, Any], out_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
+def train(cfg: RunConfig, out_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
     """Train one run described by a resolved config (config.resolve_run_config); return the record
     and, if ``out_dir`` is given, write ``out_dir/record.json`` atomically."""
     run = setup(cfg)
     st = State()
     init_loss = evaluate(run.wl.model, run.wl.eval_batches, run.wl.loss_fn, run.autocast)
-    bar = _progress(len(run.sched), progress, f"{cfg['workload']}/{cfg['recipe']} d={cfg['width']}")
+    bar = _progress(len(run.sched), progress, f"{cfg.workload}/{cfg.recipe} d={cfg.width}")
     t0 = time.perf_counter()
     run.wl.model.train()
     try:

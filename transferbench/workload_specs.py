@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from transferbench.settings import COUNT, NONNEG, POSITIVE, Bound, Setting
+from transferbench.settings import COUNT, NONNEG, POSITIVE, Bound, setting
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class WorkloadSpec:
 
     name: str
     summary: str
-    settings: Mapping[str, Setting]  # the workload's own settings
+    settings: type  # a frozen dataclass of the workload's own settings (fields made with settings.setting)
     model: str
     sources: Mapping[str, str]
     loss: str
@@ -89,51 +89,65 @@ def _llama_check(cfg: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class LlamaSettings:
+    """llama's own settings."""
+
+    seq_len: int = setting(128, "tokens per sequence", COUNT)
+    # 64 tokens, order 2: 4096 contexts a small model can learn in a few hundred steps, so the hidden
+    # layers (not only embedding/readout memorisation) decide the loss. With 256 tokens (65536
+    # contexts) widths 32 and 128 under muP ended at the same loss after 200 steps.
+    vocab_size: int = setting(64, "tokens in the vocabulary", Bound(2))
+    head_dim: int = setting(16, "attention head dimension, fixed across widths (heads = width/head_dim)", COUNT)
+    ffn_ratio: int = setting(3, "SwiGLU hidden width = ffn_ratio x width", COUNT)
+    rope_base: float = setting(10000.0, "RoPE base", POSITIVE)
+    markov_order: int = setting(2, "the token stream's Markov order (previous tokens the next one depends on)",
+                                COUNT)
+    markov_branching: int = setting(8, "successor slots per Markov state", COUNT)
+    zipf_exponent: float = setting(1.0, "Zipf exponent of the token popularity", NONNEG)
+
+
 register(WorkloadSpec(
     name="llama", summary="LLaMA-style decoder (RMSNorm, RoPE, SwiGLU) on a generated Markov token stream",
-    settings={
-        "seq_len": Setting(128, "tokens per sequence", COUNT),
-        # 64 tokens, order 2: 4096 contexts a small model can learn in a few hundred steps, so the hidden
-        # layers (not only embedding/readout memorisation) decide the loss. With 256 tokens (65536
-        # contexts) widths 32 and 128 under muP ended at the same loss after 200 steps.
-        "vocab_size": Setting(64, "tokens in the vocabulary", Bound(2)),
-        "head_dim": Setting(16, "attention head dimension, fixed across widths (heads = width/head_dim)", COUNT),
-        "ffn_ratio": Setting(3, "SwiGLU hidden width = ffn_ratio x width", COUNT),
-        "rope_base": Setting(10000.0, "RoPE base", POSITIVE),
-        "markov_order": Setting(2, "the token stream's Markov order (previous tokens the next one depends on)",
-                                COUNT),
-        "markov_branching": Setting(8, "successor slots per Markov state", COUNT),
-        "zipf_exponent": Setting(1.0, "Zipf exponent of the token popularity", NONNEG),
-    },
-    overrides={"batch_size": 16},
+    settings=LlamaSettings, overrides={"batch_size": 16},
     model="transferbench.workloads:llama_model", sources={"generated": "transferbench.workloads:markov_source"},
     loss="transferbench.workloads:lm_loss", loss_unit="nats/token", throughput_unit="tokens/s",
     items_per_batch=lambda c: c["batch_size"] * c["seq_len"], check=_llama_check, priority=2,
 ))
+
+
+@dataclass(frozen=True)
+class ResNetSettings:
+    """resnet's own settings."""
+
+    image_size: int = setting(16, "image side in pixels", COUNT)
+    num_classes: int = setting(10, "classes", Bound(2))
+    image_noise: float = setting(1.0, "pixel noise on the class templates (eval ~0.4 nats at d=8, 400 steps)",
+                                 NONNEG)
+
+
+@dataclass(frozen=True)
+class MLPSettings:
+    """mlp's own settings."""
+
+    # at 32 the student barely beat the best linear fit in 400 steps; at 16 width helps
+    in_dim: int = setting(16, "input dimension", COUNT)
+    out_dim: int = setting(8, "output dimension", COUNT)
+    teacher_width: int = setting(64, "the teacher network's width", COUNT)
+    teacher_depth: int = setting(2, "the teacher network's hidden layers", COUNT)
+    label_noise: float = setting(0.05, "std of the noise on the targets (MSE floor: its square)", NONNEG)
+
+
 register(WorkloadSpec(
     name="resnet", summary="CIFAR-style ResNet with BatchNorm on generated 10-class template images",
-    settings={
-        "image_size": Setting(16, "image side in pixels", COUNT),
-        "num_classes": Setting(10, "classes", Bound(2)),
-        "image_noise": Setting(1.0, "pixel noise on the class templates (eval ~0.4 nats at d=8, 400 steps)",
-                               NONNEG),
-    },
-    overrides={"depth": 1, "batch_size": 128},
+    settings=ResNetSettings, overrides={"depth": 1, "batch_size": 128},
     model="transferbench.workloads:resnet_model", sources={"generated": "transferbench.workloads:image_source"},
     loss="transferbench.workloads:classification_loss", loss_unit="nats", throughput_unit="samples/s",
     items_per_batch=lambda c: c["batch_size"], priority=1,
 ))
 register(WorkloadSpec(
     name="mlp", summary="[Fan25]'s minimal setting: normalized linear layers regressing a random teacher",
-    settings={
-        # at 32 the student barely beat the best linear fit in 400 steps; at 16 width helps
-        "in_dim": Setting(16, "input dimension", COUNT),
-        "out_dim": Setting(8, "output dimension", COUNT),
-        "teacher_width": Setting(64, "the teacher network's width", COUNT),
-        "teacher_depth": Setting(2, "the teacher network's hidden layers", COUNT),
-        "label_noise": Setting(0.05, "std of the noise on the targets (MSE floor: its square)", NONNEG),
-    },
-    overrides={"depth": 3, "batch_size": 128},
+    settings=MLPSettings, overrides={"depth": 3, "batch_size": 128},
     model="transferbench.workloads:mlp_model", sources={"generated": "transferbench.workloads:teacher_source"},
     loss="transferbench.workloads:regression_loss", loss_unit="MSE", throughput_unit="samples/s",
     items_per_batch=lambda c: c["batch_size"], priority=0,

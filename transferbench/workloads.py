@@ -19,6 +19,7 @@ from torch import nn
 
 from transferbench import data, workload_specs
 from transferbench.models import Llama, NormalizedMLP, ResNet
+from transferbench.settings import RunConfig
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
@@ -29,7 +30,7 @@ class Workload:
 
     model: nn.Module
     train_batch: Callable[[int], Tensors]  # step -> (inputs, targets), already on the device
-    eval_batches: list[Tensors]  # cfg["eval_batches"] fixed held-out batches, on the device
+    eval_batches: list[Tensors]  # cfg.eval_batches fixed held-out batches, on the device
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (output, targets) -> mean loss
     items_per_batch: int  # tokens (llama) or samples per training batch
     throughput_unit: str  # "tokens/s" or "samples/s"
@@ -52,67 +53,67 @@ def regression_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
 
 # -- the builders the built-in WorkloadSpecs name (workload_specs.py) ---------------------------------
-def llama_model(cfg: dict[str, Any], output_mult: float) -> nn.Module:
-    return Llama(cfg["vocab_size"], int(cfg["width"]), int(cfg["depth"]), head_dim=cfg["head_dim"],
-                 ffn_ratio=cfg["ffn_ratio"], rope_base=cfg["rope_base"], output_mult=output_mult)
+def llama_model(cfg: RunConfig, output_mult: float) -> nn.Module:
+    return Llama(cfg.settings.vocab_size, int(cfg.width), int(cfg.depth), head_dim=cfg.settings.head_dim,
+                 ffn_ratio=cfg.settings.ffn_ratio, rope_base=cfg.settings.rope_base, output_mult=output_mult)
 
 
-def resnet_model(cfg: dict[str, Any], output_mult: float) -> nn.Module:
-    return ResNet(int(cfg["width"]), int(cfg["depth"]), num_classes=cfg["num_classes"], output_mult=output_mult)
+def resnet_model(cfg: RunConfig, output_mult: float) -> nn.Module:
+    return ResNet(int(cfg.width), int(cfg.depth), num_classes=cfg.settings.num_classes, output_mult=output_mult)
 
 
-def mlp_model(cfg: dict[str, Any], output_mult: float) -> nn.Module:
-    return NormalizedMLP(cfg["in_dim"], int(cfg["width"]), cfg["out_dim"], int(cfg["depth"]),
+def mlp_model(cfg: RunConfig, output_mult: float) -> nn.Module:
+    return NormalizedMLP(cfg.settings.in_dim, int(cfg.width), cfg.settings.out_dim, int(cfg.depth),
                          output_mult=output_mult)
 
 
-def markov_source(cfg: dict[str, Any]) -> data.Source:
-    return data.MarkovTokens(cfg["vocab_size"], cfg["seq_len"], int(cfg["batch_size"]), order=cfg["markov_order"],
-                             branching=cfg["markov_branching"], zipf_exponent=cfg["zipf_exponent"],
-                             data_seed=int(cfg["data_seed"]))
+def markov_source(cfg: RunConfig) -> data.Source:
+    own = cfg.settings
+    return data.MarkovTokens(own.vocab_size, own.seq_len, cfg.batch_size, order=own.markov_order,
+                             branching=own.markov_branching, zipf_exponent=own.zipf_exponent, data_seed=cfg.data_seed)
 
 
-def image_source(cfg: dict[str, Any]) -> data.Source:
-    return data.TemplateImages(cfg["image_size"], cfg["num_classes"], int(cfg["batch_size"]),
-                               noise=cfg["image_noise"], data_seed=int(cfg["data_seed"]))
+def image_source(cfg: RunConfig) -> data.Source:
+    return data.TemplateImages(cfg.settings.image_size, cfg.settings.num_classes, int(cfg.batch_size),
+                               noise=cfg.settings.image_noise, data_seed=int(cfg.data_seed))
 
 
-def teacher_source(cfg: dict[str, Any]) -> data.Source:
-    return data.TeacherRegression(cfg["in_dim"], cfg["out_dim"], int(cfg["batch_size"]),
-                                  teacher_width=cfg["teacher_width"], teacher_depth=cfg["teacher_depth"],
-                                  label_noise=cfg["label_noise"], data_seed=int(cfg["data_seed"]))
+def teacher_source(cfg: RunConfig) -> data.Source:
+    return data.TeacherRegression(cfg.settings.in_dim, cfg.settings.out_dim, int(cfg.batch_size),
+                                  teacher_width=cfg.settings.teacher_width, teacher_depth=cfg.settings.teacher_depth,
+                                  label_noise=cfg.settings.label_noise, data_seed=int(cfg.data_seed))
 
 
 # -- assembly, the same for every workload -------------------------------------------------------------
-def build_source(cfg: dict[str, Any]) -> data.Source:
-    """The data source ``cfg["data_source"]`` of the workload's spec (numpy; no model)."""
-    spec = workload_specs.get(cfg["workload"])
-    name = cfg.get("data_source", "generated")
+def build_source(cfg: RunConfig) -> data.Source:
+    """The data source ``cfg.data_source`` of the workload's spec (numpy; no model)."""
+    spec = workload_specs.get(cfg.workload)
+    name = cfg.data_source
     if name not in spec.sources:
         raise ValueError(f"data_source: {name!r} is not a source of workload {spec.name!r}; "
                          f"known: {', '.join(spec.sources)}")
     return workload_specs.load(spec.sources[name])(cfg)
 
 
-def build_model(cfg: dict[str, Any], output_mult: float = 1.0) -> nn.Module:
-    """The model of ``cfg["workload"]`` at ``cfg["width"]`` (PyTorch default init for matrices)."""
-    return workload_specs.load(workload_specs.get(cfg["workload"]).model)(cfg, output_mult)
+def build_model(cfg: RunConfig, output_mult: float = 1.0) -> nn.Module:
+    """The model of ``cfg.workload`` at ``cfg.width`` (PyTorch default init for matrices)."""
+    return workload_specs.load(workload_specs.get(cfg.workload).model)(cfg, output_mult)
 
 
 def _to_device(batch: tuple[np.ndarray, np.ndarray], device: torch.device) -> Tensors:
     return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch)  # type: ignore[return-value]
 
 
-def build_workload(cfg: dict[str, Any], output_mult: float, device: torch.device) -> Workload:
+def build_workload(cfg: RunConfig, output_mult: float, device: torch.device) -> Workload:
     """Model (built under the caller's torch seed), data streams and loss of one resolved config."""
-    spec = workload_specs.get(cfg["workload"])
+    spec = workload_specs.get(cfg.workload)
     model = build_model(cfg, output_mult).to(device)
     source = build_source(cfg)
-    seed = int(cfg["seed"])
+    seed = int(cfg.seed)
 
     def train_batch(step: int) -> Tensors:
         return _to_device(source.train_batch(seed, step), device)
 
-    evals = [_to_device(source.eval_batch(i), device) for i in range(int(cfg["eval_batches"]))]
+    evals = [_to_device(source.eval_batch(i), device) for i in range(int(cfg.eval_batches))]
     return Workload(model, train_batch, evals, workload_specs.load(spec.loss), spec.items_per_batch(cfg),
                     spec.throughput_unit, source.info())
