@@ -184,3 +184,10 @@ def test_schedule_warmup_then_decay(kind: str) -> None:
     else:  # reaches min_lr_frac at step `steps`, so the last step still learns a little
         assert 0.1 < s[-1] < 0.11
     assert all(b <= a + 1e-12 for a, b in zip(s[10:], s[11:]))
+
+
+def test_only_the_mup_rows_name_a_mup_library_equivalent() -> None:
+    """show-recipe prints `equivalent:`; a subclass must not inherit its parent's claim."""
+    said = {n: get_recipe(n).equivalent for n in BUILTIN}
+    assert "decoupled_wd=True" in said["mup"] and "mup 1.0.0" in said["mup-independent-wd"]
+    assert said["standard"] == said["warmup-replacement"] == said["sqrt-d"] == ""

@@ -204,6 +204,7 @@ class WarmupReplacement(MuP):
     """
 
     name = "warmup-replacement"
+    equivalent = ""  # not inherited from MuP: no library implements this recipe
     summary = "muP-style readout, hidden lr eta*f_t: a warmup from 1/m to 1 instead of 1/m scaling"
     citation = KOS25
     options: ClassVar[dict[str, object]] = {
