@@ -1,124 +1,176 @@
-"""Our μP rows against microsoft/mup (the PyPI package, test-only): for every workload at the base width
-and at 4x, `set_base_shapes` + `MuAdamW` (norm gains and biases in a weight_decay=0 group) give every
-parameter the lr and weight decay that our recipes give it, and `MuReadout`'s 1/width_mult multiplier:
+"""Our μP rows against microsoft/mup (the PyPI package, test-only), per parameter, on every workload.
 
-- `mup-independent-wd` = `MuAdamW` as mup 1.0.0 ships it (matrix-like: lr / m, weight_decay x m);
-- `mup` = the same with the hidden weight decay not scaled (`MuAdamW(decoupled_wd=True)`, which only
-  mup's unreleased source has: 1.0.0 passes the argument on to torch's AdamW, which raises);
-- `readout_init=mureadout` keeps the readout std constant in width, like `MuReadout`.
+The mapping checked (eta, lambda = base lr and wd; m = width / base width; matrix-like = a parameter
+with two infinite dims after ``mup.set_base_shapes``, i.e. exactly our ``hidden`` role; everything else,
+embedding/stem and readout included, is vector-like; our ``vector`` role goes in a weight_decay=0 group):
+
+- ``mup-independent-wd`` = ``MuAdamW`` as mup 1.0.0 ships it: matrix-like lr eta/m and weight_decay
+  lambda*m, vector-like eta and lambda (or 0); readout forward multiplier 1/m = ``MuReadout``'s;
+- ``mup`` = the same with matrix-like weight_decay left at lambda (``MuAdamW(decoupled_wd=True)``,
+  which only mup's unreleased source has: 1.0.0 passes the argument on to torch's AdamW, which raises);
+- ``readout_init=mureadout`` keeps the readout std constant in width like ``MuReadout``; ``fan_in`` does not.
+
+At m = 1 everything coincides. ``test_the_comparison_can_fail`` shows that a wrong multiplier is caught.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import mup
 import pytest
 import torch
+from torch import nn
 
 from transferbench.config import resolve_run_config
 from transferbench.groups import build_groups
 from transferbench.recipes import get_recipe
 from transferbench.recipes.checked import resolve
-from transferbench.workloads import build_workload
+from transferbench.workloads import Workload, build_workload
 
-ETA, LAM = 2.0**-6, 0.1
-SMALL = {
-    "llama": {"base_width": 16, "batch_size": 2, "seq_len": 16, "depth": 1},
+LOG2_ETA, LAM, M = -6, 0.1, 4
+ETA = 2.0**LOG2_ETA
+WORKLOADS = ["llama", "resnet", "mlp"]
+SMALL: dict[str, dict[str, int]] = {
+    "llama": {"base_width": 16, "batch_size": 2, "seq_len": 16, "depth": 1},  # width: a multiple of head_dim 16
     "resnet": {"base_width": 4, "batch_size": 4, "image_size": 8},
     "mlp": {"base_width": 16, "batch_size": 4, "depth": 2},
 }
 
 
-def ours(workload: str, recipe: str, m: int, **options: str) -> tuple[torch.nn.Module, dict, float]:
-    """Our model at m x the base width, {param name: (lr, weight_decay, role)} and the readout multiplier."""
-    small = SMALL[workload]
-    cfg = resolve_run_config({"workload": workload, "recipe": recipe, "recipe_options": options, "log2_lr": -6,
-                              "wd": LAM, "steps": 4, "width": small["base_width"] * m, **small})
-    resolved = resolve(get_recipe(recipe, **options), cfg["width_mult"], [cfg["lr"]] * 4, cfg["wd"])
+@dataclass
+class Ours:
+    """One of our runs, set up but not trained: the workload, {name: (lr, weight_decay, role)}, readout mult."""
+
+    workload: Workload
+    settings: dict[str, tuple[float, float, str]]
+    output_mult: float
+
+    @property
+    def readout(self) -> str:
+        return next(n for n, (_, _, role) in self.settings.items() if role == "output")
+
+
+def ours(workload: str, recipe: str, m: int, base_width: int | None = None, **options: str) -> Ours:
+    small = {**SMALL[workload], **({"base_width": base_width} if base_width else {})}
+    cfg = resolve_run_config({"workload": workload, "recipe": recipe, "recipe_options": options, "steps": 4,
+                              "log2_lr": LOG2_ETA, "wd": LAM, "width": small["base_width"] * m, **small})
+    resolved = resolve(get_recipe(recipe, **options), cfg["width_mult"], [cfg["lr"]] * cfg["steps"], cfg["wd"])
     torch.manual_seed(0)
-    model = build_workload(cfg, resolved.output_mult, torch.device("cpu")).model
-    groups = build_groups(model, resolved, cfg)
-    per_param = {n: (g["lr"], g["weight_decay"], g["role"]) for g in groups for n in g["names"]}
-    return model, per_param, resolved.output_mult
+    wl = build_workload(cfg, resolved.output_mult, torch.device("cpu"))
+    groups = build_groups(wl.model, resolved, cfg)
+    return Ours(wl, {n: (g["lr"], g["weight_decay"], g["role"]) for g in groups for n in g["names"]},
+                resolved.output_mult)
 
 
-def theirs(model: torch.nn.Module, base: torch.nn.Module, roles: dict) -> tuple[dict, dict]:
-    """mup's per-parameter (lr, weight_decay) and each parameter's infshape, after set_base_shapes."""
+def theirs(run: Ours, base: Ours) -> tuple[dict[str, tuple[float, float]], dict[str, mup.InfShape]]:
+    """mup's {name: (lr, weight_decay)} from MuAdamW(lr=eta) and each parameter's infshape."""
+    model = run.workload.model
     # Our readout is a plain nn.Linear (the recipe supplies its multiplier), hence do_assert=False.
-    mup.set_base_shapes(model, base, rescale_params=False, do_assert=False)
+    mup.set_base_shapes(model, base.workload.model, rescale_params=False, do_assert=False)
     named = dict(model.named_parameters())
-    decayed = [p for n, p in named.items() if roles[n][2] != "vector"]
-    vectors = [p for n, p in named.items() if roles[n][2] == "vector"]
-    opt = mup.MuAdamW([{"params": decayed, "weight_decay": LAM}, {"params": vectors, "weight_decay": 0.0}], lr=ETA)
+    vector = {n for n, (_, _, role) in run.settings.items() if role == "vector"}
+    opt = mup.MuAdamW([{"params": [p for n, p in named.items() if n not in vector], "weight_decay": LAM},
+                       {"params": [p for n, p in named.items() if n in vector], "weight_decay": 0.0}], lr=ETA)
     by_id = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
     return {n: by_id[id(p)] for n, p in named.items()}, {n: p.infshape for n, p in named.items()}
 
 
-@pytest.mark.parametrize("workload", ["llama", "resnet", "mlp"])
-@pytest.mark.parametrize("m", [1, 4])
+@pytest.mark.parametrize("workload", WORKLOADS)
+@pytest.mark.parametrize("m", [1, M])
 def test_mup_independent_wd_is_pypi_muadamw(workload: str, m: int) -> None:
-    base, _, _ = ours(workload, "mup-independent-wd", 1)
-    model, mine, out_mult = ours(workload, "mup-independent-wd", m)
-    lr_wd, shapes = theirs(model, base, mine)
-    for name, (lr, wd, role) in mine.items():
-        assert lr_wd[name] == pytest.approx((lr, wd), rel=1e-12), (workload, m, name, role)
-    readout = next(n for n, v in mine.items() if v[2] == "output" and n.endswith("weight"))
-    assert out_mult == pytest.approx(1.0 / shapes[readout].width_mult())  # MuReadout's forward multiplier
+    run = ours(workload, "mup-independent-wd", m)
+    lr_wd, shapes = theirs(run, ours(workload, "mup-independent-wd", 1))
+    assert set(lr_wd) == set(run.settings)
+    for name, (lr, wd, role) in run.settings.items():
+        if m > 1:  # at m = 1 no dim is infinite: everything is vector-like and unscaled
+            assert (shapes[name].ninf() == 2) == (role == "hidden"), (name, role, "matrix-like iff hidden")
+        assert lr_wd[name] == pytest.approx((lr, wd), rel=1e-12), (workload, m, name, role, "mup vs ours")
+    assert {role for _, _, role in run.settings.values()} == {"input", "hidden", "output", "vector"}
+    assert run.output_mult == pytest.approx(1.0 / shapes[run.readout].width_mult())  # MuReadout's multiplier
+    assert run.output_mult == pytest.approx(1.0 / m)
 
 
-@pytest.mark.parametrize("workload", ["llama", "resnet", "mlp"])
+@pytest.mark.parametrize("workload", WORKLOADS)
 def test_mup_is_muadamw_without_the_hidden_wd_scaling(workload: str) -> None:
-    base, _, _ = ours(workload, "mup", 1)
-    model, mine, _ = ours(workload, "mup", 4)
-    lr_wd, shapes = theirs(model, base, mine)
-    for name, (lr, wd, role) in mine.items():
+    run = ours(workload, "mup", M)
+    lr_wd, shapes = theirs(run, ours(workload, "mup", 1))
+    for name, (lr, wd, role) in run.settings.items():
         their_lr, their_wd = lr_wd[name]
-        matrix_like = shapes[name].ninf() == 2
-        assert lr == pytest.approx(their_lr, rel=1e-12), name
-        # decoupled_wd=True (unreleased): matrix-like weight decay is left at lambda, not lambda * m
-        assert wd == pytest.approx(their_wd / 4 if matrix_like else their_wd, rel=1e-12), (name, role)
+        assert lr == pytest.approx(their_lr, rel=1e-12), (name, role)
+        if shapes[name].ninf() == 2:  # matrix-like: decoupled_wd=True leaves lambda, 1.0.0 gives lambda * m
+            assert (wd, their_wd) == pytest.approx((LAM, LAM * M), rel=1e-12), (name, role)
+        else:
+            assert wd == pytest.approx(their_wd, rel=1e-12), (name, role)
     assert any(s.ninf() == 2 for s in shapes.values())  # the hidden matrices exist and were compared
+    assert run.output_mult == pytest.approx(1.0 / shapes[run.readout].width_mult())
 
 
 def test_pypi_mup_has_no_decoupled_wd() -> None:
-    """Why `mup` cannot be produced with the PyPI release: its MuAdamW passes decoupled_wd to AdamW."""
-    base, _, _ = ours("mlp", "mup", 1)
-    model, mine, _ = ours("mlp", "mup", 4)
-    mup.set_base_shapes(model, base, rescale_params=False, do_assert=False)
+    """Why `mup` cannot be produced with the PyPI release: its MuAdamW passes decoupled_wd on to AdamW."""
+    run = ours("mlp", "mup", M)
+    mup.set_base_shapes(run.workload.model, ours("mlp", "mup", 1).workload.model, rescale_params=False,
+                        do_assert=False)
     try:
-        mup.MuAdamW(model.parameters(), lr=ETA, decoupled_wd=True)
+        mup.MuAdamW(run.workload.model.parameters(), lr=ETA, decoupled_wd=True)
     except TypeError:
         return
-    pytest.skip(f"mup {getattr(mup, '__version__', '?')} accepts decoupled_wd: compare `mup` against it")
+    pytest.skip(f"mup {getattr(mup, '__version__', '?')} accepts decoupled_wd: compare our `mup` against it")
 
 
-def test_the_comparison_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Guards the guard: with a wrong hidden wd multiplier, the per-parameter comparison fails."""
+@pytest.mark.parametrize("patch", ["hidden_wd", "output_mult"])
+def test_the_comparison_can_fail(patch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guards the guard: with a wrong hidden wd or readout multiplier, the comparison with mup fails."""
     from transferbench.recipes.builtin import MuPIndependentWD
 
-    monkeypatch.setattr(MuPIndependentWD, "hidden_wd", lambda self, m: 1.0)
+    monkeypatch.setattr(MuPIndependentWD, patch, lambda self, m: 1.0)
     with pytest.raises(AssertionError):
-        test_mup_independent_wd_is_pypi_muadamw("mlp", 4)
+        test_mup_independent_wd_is_pypi_muadamw("mlp", M)
 
 
-def readout_std(recipe_options: dict, m: int) -> float:
-    model, mine, _ = ours("llama", "mup-independent-wd", m, **recipe_options)
-    name = next(n for n, v in mine.items() if v[2] == "output")
-    return float(dict(model.named_parameters())[name].detach().std())
+class Head(nn.Module):
+    def __init__(self, d: int, out: int, bias: bool = True) -> None:
+        super().__init__()
+        self.out = mup.MuReadout(d, out, bias=bias)
 
 
-def test_mureadout_option_keeps_the_readout_std_constant_like_mureadout() -> None:
-    class Head(torch.nn.Module):
-        def __init__(self, d: int) -> None:
-            super().__init__()
-            self.out = mup.MuReadout(d, 64)
+def readout_std(m: int, readout_init: str) -> float:
+    # llama readout: vocab 64 x width, 64 x 64 = 4096 entries at the base width
+    run = ours("llama", "mup-independent-wd", m, base_width=64, readout_init=readout_init)
+    return float(dict(run.workload.model.named_parameters())[run.readout].detach().std())
 
+
+def test_readout_init_mureadout_keeps_the_std_constant_like_mureadout() -> None:
     torch.manual_seed(0)
-    narrow, wide = Head(64), Head(256)
-    mup.set_base_shapes(narrow, Head(64))
-    mup.set_base_shapes(wide, Head(64))
-    theirs_ratio = float(wide.out.weight.detach().std()) / float(narrow.out.weight.detach().std())
-    assert theirs_ratio == pytest.approx(1.0, rel=0.1)
-    ours_ratio = readout_std({"readout_init": "mureadout"}, 4) / readout_std({"readout_init": "mureadout"}, 1)
-    assert ours_ratio == pytest.approx(theirs_ratio, rel=0.1)
-    fan_in = readout_std({"readout_init": "fan_in"}, 4) / readout_std({"readout_init": "fan_in"}, 1)
-    assert fan_in == pytest.approx(0.5, rel=0.1)  # 1/sqrt(4): standard's readout, not MuReadout's
+    narrow, wide = Head(64, 10), Head(256, 10)
+    mup.set_base_shapes(narrow, Head(64, 10), rescale_params=True)
+    mup.set_base_shapes(wide, Head(64, 10), rescale_params=True)
+    their_ratio = float(wide.out.weight.detach().std()) / float(narrow.out.weight.detach().std())
+    assert their_ratio == pytest.approx(1.0, rel=0.1)
+    assert readout_std(M, "mureadout") / readout_std(1, "mureadout") == pytest.approx(1.0, rel=0.1)
+    assert readout_std(M, "fan_in") / readout_std(1, "fan_in") == pytest.approx(M**-0.5, rel=0.1)  # unlike mup
+    assert readout_std(1, "mureadout") == pytest.approx(1.0 / 64**0.5, rel=0.1)  # sigma / sqrt(base fan_in)
+
+
+@pytest.mark.parametrize("workload", [
+    "llama", "mlp",
+    "resnet",
+])
+def test_readout_forward_is_mureadout(workload: str) -> None:
+    """The model's output equals a MuReadout (same weights, base shapes at the base width) fed the readout's input."""
+    run = ours(workload, "mup-independent-wd", M, readout_init="fan_in")  # nonzero readout weights
+    model, seen = run.workload.model, []
+    readout = model.readout
+    if readout.bias is not None:
+        with torch.no_grad():
+            readout.bias.uniform_(-1.0, 1.0)  # zero at init: a trained bias is not
+    readout.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
+    head = Head(readout.in_features, readout.out_features, bias=readout.bias is not None)
+    base = Head(readout.in_features // M, readout.out_features, bias=readout.bias is not None)
+    mup.set_base_shapes(head, base, rescale_params=False)
+    head.load_state_dict({f"out.{k}": v for k, v in readout.state_dict().items()})
+    with torch.no_grad():
+        out = model(run.workload.train_batch(0)[0])
+        # ResNet applies its multiplier to the readout's input (as MuReadout does); undo it to get the features
+        feats = seen[0] / model.output_mult if workload == "resnet" else seen[0]
+        assert torch.allclose(out, head.out(feats), rtol=1e-5, atol=1e-6)

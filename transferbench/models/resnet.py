@@ -2,7 +2,8 @@
 
 Stem conv3x3(3 -> w) + BN + ReLU; three stages of ``depth`` BasicBlocks with w, 2w, 4w channels
 (stride 2 entering stages 2 and 3; a 1x1 conv + BN shortcut where the shape changes); global average
-pool; Linear(4w -> num_classes) with bias, times ``output_mult``. Convs have no bias (BN follows).
+pool; ``output_mult`` times the pooled features, then Linear(4w -> num_classes) with bias: the
+multiplier scales the readout's input, not its bias, as mup's MuReadout does. Convs have no bias (BN follows).
 Width means the channels of stage 1 (docs/design.md §4). The model knows no recipe.
 """
 
@@ -88,7 +89,8 @@ class ResNet(nn.Module):
         h = self.stem(x)
         for stage in self.stages:
             h = stage(h)
-        return self.output_mult * self.fc(h.mean(dim=(2, 3)))
+        # Scale the input, not the output: the bias must not shrink with width (MuReadout, Yang et al. 2022).
+        return self.fc(self.output_mult * h.mean(dim=(2, 3)))
 
     def param_specs(self) -> dict[str, ParamSpec]:
         return specs_from_roles(self, inputs=[self.stem[0]], outputs=[self.fc])
