@@ -148,6 +148,10 @@ def test_sensitivity_caps_diverged_runs_at_the_initial_loss():
     t = transfer.iloc[0]
     capped = np.array([3.0, 2.0, 1.5, 4.0, 4.0])
     assert t["sensitivity"] == pytest.approx(np.mean(capped - 1.5))
+    # Within two octaves of the argmin only: a wider grid does not dilute or inflate the number.
+    more = {-9.0: 4.0, -8.0: 3.9, **losses}
+    _, wider = compute_metrics(table(lambda w, x, s, wd: more[x], widths=(64,), lrs=list(more), init=4.0), n_boot=0)
+    assert wider.iloc[0]["sensitivity"] == pytest.approx(t["sensitivity"])
     assert math.isnan(t["regret"]) and math.isnan(t["drift"])  # one width: nothing transferred
 
 

@@ -132,11 +132,24 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
     return float((xc * (y - y.mean())).sum() / (xc**2).sum())
 
 
-def sensitivity(y: np.ndarray) -> float:
-    """Wortsman et al. 2023 lr sensitivity: mean over the grid of min(L, L0) - L* (y already capped)."""
-    y = np.asarray(y, float)
-    y = y[np.isfinite(y)]
-    return float(np.mean(y - y.min())) if len(y) else np.nan
+#: The lr sensitivity's window: every swept lr within this many octaves of the curve's argmin.
+SENSITIVITY_OCTAVES = 2.0
+
+
+def sensitivity(x: np.ndarray, y: np.ndarray, octaves: float = SENSITIVITY_OCTAVES) -> float:
+    """lr sensitivity after Wortsman et al. 2023 (arXiv 2309.14322): mean of min(L, L0) - L* (y already
+    capped) over the swept lrs within ``octaves`` of the argmin, not over the whole grid.
+
+    The window makes the number a property of the loss curve rather than of how wide somebody's grid
+    happened to be (Wortsman et al. average over their own fixed grid), and it is what an adaptive lr
+    search trains (search.py adds these points at the widest width): the same definition either way."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if not len(y):
+        return np.nan
+    near = np.abs(x - x[np.argmin(y)]) <= octaves + 1e-9
+    return float(np.mean(y[near] - y.min()))
 
 
 def wider_worse_frac(widths: np.ndarray, losses: np.ndarray) -> float:
@@ -220,7 +233,7 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
         "regret": regret[0], "regret_lo": max(ci(regret, len(seeds))[0], 0.0),
         "regret_hi": ci(regret, len(seeds))[1],
         "regret_rel": regret[0] / best if best else np.nan, "best_loss": best,
-        "sensitivity": sensitivity(means[0, wide]),
+        "sensitivity": sensitivity(grid, means[0, wide]),
         "wider_worse_frac": wider_worse_frac(widths, [fitted_loss(grid, m, at) for m in means[0]]),
         "sv_spread": float(sv.max() - sv.min()) if sv.notna().sum() >= 2 else np.nan,
         "n_seeds": len(seeds), "recipe_arxiv": first.get("recipe_arxiv"),
