@@ -46,7 +46,6 @@ except ConfigError as exc:
 R = config.get("results_dir", "results")
 JOBS = jobs(config)
 MANIFESTS = [j.manifest for j in JOBS]  # every job's declared output
-RECORDS = [r for j in JOBS for r in j.records]  # every run's record.json (written, not declared)
 WORKLOADS = list(config["workloads"])
 PLOT_KINDS = ["lr_sweep", "optimal_lr", "singular_values", "coord_check"]
 

@@ -20,10 +20,8 @@ import yaml
 from transferbench import rundir, workload_specs
 from transferbench.config import (
     ConfigError,
-    config_hash,
     resolve_run_config,
 )
-from transferbench.grid import fmt
 from transferbench.recipes import RecipeError
 from transferbench.settings import all_settings
 
@@ -63,51 +61,34 @@ def _overrides(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict[str
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one run per --log2-lr value; each writes OUT/record.json (OUT may hold {log2_lr}).
+    """Train a sweep line: every --seed at every --log2-lr (``--lr-search grid``) or at the lrs the
+    adaptive search picks from that lattice (``--lr-search adaptive``, search.py); each run writes
+    OUT/record.json (OUT may hold {log2_lr} and {seed}).
 
     Everything is checked before the first run starts, and before torch loads (a bad flag costs no
-    3 s import): settings, recipe options, --out, the device, the output directories and any records
-    already there. A finished run is never lost to a bad input, and never silently replaced."""
-    import contextlib
+    3 s import): settings, recipe options, --out, the device, the output directories, the manifests
+    a search reads, and any records already there. A finished run is never lost to a bad input, and
+    never silently replaced."""
+    from transferbench.line import Line, write_manifest
 
-    from transferbench.record import RECORD_NAME, write_json_atomic
-    from transferbench.runlock import run_lock
-
-    configs = [resolve_run_config({**_overrides(args, skip=("log2_lr",)), "log2_lr": x}) for x in args.log2_lr]
-    outs = rundir.run_dirs(args.out, configs)
+    line = Line(
+        settings=_overrides(args, skip=("log2_lr", "seed")), seeds=list(args.seed), log2_lrs=list(args.log2_lr),
+        out=args.out, lr_search=args.lr_search, previous=args.previous, tuning=args.tuning, widest=args.widest,
+        start=args.log2_lr_start, shared_dir=Path(args.shared_dir) if args.shared_dir else None,
+        force=args.force, replace=args.replace, progress=args.progress,
+    )
+    line.check()
+    first = next(iter(line.configs.values()))
     # BLAS thread pools must be sized before numpy/torch load: 1-thread jobs side by side are the
     # fastest way to use a small CPU (docs/design.md §7), and oversubscribed OpenBLAS slowed data generation.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(configs[0]["threads"]))
-    _check_device(configs[0]["device"])
-    for out in outs:
-        rundir.check_writable("out", out)
+        os.environ.setdefault(var, str(first["threads"]))
+    _check_device(first["device"])
     if args.manifest:
         rundir.check_writable("manifest", Path(args.manifest).parent)
-    done = []
-    with contextlib.ExitStack() as locks:
-        # Held from the check of an existing record through training to the record's write: of two
-        # processes writing one run, the second fails here instead of both training and one winning.
-        for out in outs:
-            locks.enter_context(run_lock(out))
-        todo = []
-        for cfg, out in zip(configs, outs):
-            existing, new = out / RECORD_NAME, config_hash(cfg)
-            done.append({"log2_lr": cfg["log2_lr"], "record": str(existing), "config_hash": new})
-            if not rundir.keep_existing(existing, new, args.force, args.replace):
-                todo.append((cfg, out))
-        if todo:
-            from transferbench.train import train
-        for cfg, out in todo:
-            record = train(cfg, out, progress=args.progress)
-            s = record["summary"]
-            log.info(
-                "%s %s d=%d log2_lr=%s: init %.4f final %.4f eval %.4f diverged=%s (%.1fs) -> %s",
-                cfg["workload"], cfg["recipe"], cfg["width"], fmt(cfg["log2_lr"]), s["init_loss"],
-                s["final_loss"], s["eval_loss"], s["diverged"], s["wall_time"], out / RECORD_NAME,
-            )
+    manifest = line.run()
     if args.manifest:  # the DAG's declared output, so only once every run of the job has its record
-        write_json_atomic(Path(args.manifest), {"records": done})
+        write_manifest(Path(args.manifest), manifest)
     return 0
 
 
@@ -170,6 +151,8 @@ def _add_config_flags(p: argparse.ArgumentParser, required: tuple[str, ...]) -> 
         kw: dict[str, Any] = {"dest": key, "default": None, "metavar": key.upper(), "help": text.replace("%", "%%")}
         if key == "log2_lr" and "log2_lr" in required:
             kw.update(nargs="+", type=float, required=True, metavar="X")
+        elif key == "seed" and "log2_lr" in required:  # train: a line holds every seed
+            kw.update(nargs="+", type=int, default=[0], metavar="SEED")
         elif key in required:
             kw["required"] = True
         p.add_argument(_flag_of(key), **kw)
@@ -197,13 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train runs and write record.json for each")
     _add_config_flags(p, required=("workload", "recipe", "width", "base_width", "log2_lr"))
-    p.add_argument("--out", required=True, help="run directory; may contain {log2_lr}")
+    p.add_argument("--out", required=True, help="run directory; may contain {log2_lr} and {seed}")
+    p.add_argument("--lr-search", choices=("grid", "adaptive"), default="grid",
+                   help="grid: train every --log2-lr; adaptive: search that lattice (docs/design.md §6)")
+    p.add_argument("--log2-lr-start", type=float, help="adaptive: predicted optimum at the first width")
+    p.add_argument("--previous", help="adaptive: the manifest of the next narrower width's line")
+    p.add_argument("--tuning", help="adaptive: the manifest of the tuning width's line (its optimum is transferred)")
+    p.add_argument("--widest", action="store_true", help="adaptive: also train the lr sensitivity's window")
+    p.add_argument("--shared-dir", help="train each distinct run once: map trainer fingerprints to records here")
     p.add_argument("--force", action="store_true",
                    help="rerun every run, replacing any existing record (same config hash or not)")
     p.add_argument("--replace", action="store_true",
                    help="replace a record whose config hash differs from this run's (e.g. after a profile "
                         "edit); runs with the same hash are still skipped")
-    p.add_argument("--manifest", help="after the last run, write this JSON file listing every record and its hash")
+    p.add_argument("--manifest", help="after the last run, write this JSON file: every record and its hash, and "
+                   "the line's curve and optimum")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
     p.set_defaults(func=cmd_train)
 

@@ -30,7 +30,8 @@ RUN_COLUMNS: list[str] = [
     "steps", "init_loss", "final_loss", "eval_loss", "diverged", "diverged_step", "failure", "top_sv",
     "log2_top_sv",
     "rel_update", "sublayer_gain", "wall_time", "throughput", "config_hash", "package_version",
-    "git_commit", "recipe_distribution", "recipe_version", "recipe_arxiv", "run_dir",
+    "git_commit", "recipe_distribution", "recipe_version", "recipe_arxiv", "run_dir", "trainer_fingerprint",
+    "shared_with",
 ]
 #: Columns of coord_check.csv (long format, docs/record.md).
 COORD_COLUMNS: list[str] = [
@@ -114,6 +115,8 @@ def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
         "recipe_version": prov.get("recipe_version", recipe.get("version")),
         "recipe_arxiv": arxiv_from(recipe),
         "run_dir": str(Path(path).parent),
+        # shared.py: the fingerprint of what the trainer did, and the run that trained it if not this one
+        "trainer_fingerprint": rec.get("trainer_fingerprint"), "shared_with": rec.get("shared_with"),
     }
     return row
 
@@ -218,7 +221,7 @@ def _umask() -> int:
 #: becomes 0.1 and an all-digit config hash loses its leading zeros.
 TEXT_COLUMNS: tuple[str, ...] = (
     "workload", "recipe", "config_hash", "package_version", "git_commit", "recipe_distribution",
-    "recipe_version", "recipe_arxiv", "run_dir", "widths", "scope", "quantity", "key", "failure", "path",
+    "recipe_version", "recipe_arxiv", "run_dir", "trainer_fingerprint", "shared_with", "widths", "scope", "quantity", "key", "failure", "path",
     "field", "error",
 )
 FLAG_COLUMNS: tuple[str, ...] = ("diverged", "edge", "drift_edge", "wd_drift_edge")

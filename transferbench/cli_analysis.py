@@ -14,12 +14,26 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     """All records -> runs.csv, coord_check.csv, data_info.csv."""
     from transferbench.aggregate import aggregate
 
-    paths = [Path(p) for p in args.records]
+    paths = []
+    for p in map(Path, args.records):  # a train job's manifest stands for the records it lists
+        paths += _manifest_records(p) if p.name == "job.json" else [p]
     for d in args.runs_dir or []:
         paths += sorted(Path(d).rglob("record.json"))
     table = aggregate(paths, Path(args.out_dir), skip_bad=args.skip_bad)
     log.info("aggregated %d records into %s", len(table), Path(args.out_dir) / "runs.csv")
     return 0
+
+
+def _manifest_records(manifest: Path) -> list[Path]:
+    import json
+
+    from transferbench.config import ConfigError
+
+    try:
+        return [Path(r["record"]) for r in json.loads(manifest.read_text())["records"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{manifest}: not a train job's manifest (a 'records' list of {{'record': path}}): "
+                          f"{exc}") from None
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
@@ -119,7 +133,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     """Register aggregate, metrics, plots, leaderboard and grid on the CLI."""
     p = sub.add_parser("aggregate", help="records -> results/tables/runs.csv (+ coord_check, data_info)")
-    p.add_argument("records", nargs="*", help="record.json files")
+    p.add_argument("records", nargs="*", help="record.json files, or train jobs' job.json manifests (their records)")
     p.add_argument("--runs-dir", action="append", help="also every record.json below this directory")
     p.add_argument("--out-dir", default="results/tables")
     p.add_argument("--skip-bad", action="store_true",

@@ -1,9 +1,11 @@
 """A checked profile (config/*.yaml; see profile.py) -> the grid of training jobs the DAG runs.
 
 Pure Python (the Snakefile imports it; no torch). A job is one ``python -m transferbench train``
-command: by default one sweep line (every log2 lr of one workload, recipe, width, wd and seed, so
+command: by default one sweep line (every lr and every seed of one workload, recipe, width and wd, so
 the 3 s torch import is paid once per line, not once per run), or one run per job when the profile
-says ``sweep_per_job: false`` (GPU clusters).
+says ``sweep_per_job: false`` (GPU clusters). With ``lr_search: adaptive`` a line chooses its own lrs
+from the profile's ``log2_lrs`` (search.py) and needs the manifest of the next narrower width's line
+(its start) and of the tuning width's (the transferred lr): a job's ``needs``.
 """
 
 from __future__ import annotations
@@ -35,36 +37,41 @@ class Job:
     recipe: str
     width: int
     wd: float
-    seed: int
+    seeds: tuple[int, ...]
     log2_lrs: tuple[float, ...]
     args: tuple[str, ...] = field(default=(), compare=False)
     results_dir: str = "results"
     #: One run per job (``sweep_per_job: false``) rather than one sweep line per job.
     per_run: bool = False
+    #: The manifests this job reads (adaptive search): the narrower width's and the tuning width's lines.
+    needs: tuple[str, ...] = field(default=(), compare=False)
+    #: ``adaptive``: log2_lrs are a lattice to search, and records are known only from the manifest.
+    adaptive: bool = False
 
     @property
     def line(self) -> str:
-        """Path fragment of the sweep line: {workload}/{recipe}/w{width}_wd{wd}_s{seed}."""
-        return f"{self.workload}/{self.recipe}/w{self.width}_wd{fmt(self.wd)}_s{self.seed}"
+        """Path fragment of the sweep line: {workload}/{recipe}/w{width}_wd{wd}."""
+        return f"{self.workload}/{self.recipe}/w{self.width}_wd{fmt(self.wd)}"
 
     @property
     def key(self) -> str:
-        """What names the job in paths: its sweep line, plus /lr{log2_lr} for a one-run job."""
-        return f"{self.line}/lr{fmt(self.log2_lrs[0])}" if self.per_run else self.line
+        """What names the job in paths: its sweep line, plus _s{seed}/lr{log2_lr} for a one-run job."""
+        return f"{self.line}_s{self.seeds[0]}/lr{fmt(self.log2_lrs[0])}" if self.per_run else self.line
 
-    def _run_dir(self, log2_lr: str) -> str:
-        return f"{self.results_dir}/runs/{self.line}/lr{log2_lr}"
+    def _run_dir(self, seed: int | str, log2_lr: str) -> str:
+        return f"{self.results_dir}/runs/{self.line}_s{seed}/lr{log2_lr}"
 
-    def record(self, log2_lr: float) -> str:
-        return f"{self._run_dir(fmt(log2_lr))}/{RECORD_NAME}"
+    def record(self, log2_lr: float, seed: int | None = None) -> str:
+        return f"{self._run_dir(self.seeds[0] if seed is None else seed, fmt(log2_lr))}/{RECORD_NAME}"
 
     @property
     def records(self) -> list[str]:
-        return [self.record(x) for x in self.log2_lrs]
+        """Every record a grid job writes (an adaptive job's are listed in its manifest)."""
+        return [self.record(x, s) for s in self.seeds for x in self.log2_lrs]
 
     @property
     def out_template(self) -> str:
-        return self._run_dir("{log2_lr}")
+        return self._run_dir("{seed}", "{log2_lr}")
 
     @property
     def manifest(self) -> str:
@@ -95,35 +102,61 @@ def run_settings(profile: dict[str, Any], workload: str, spec: dict[str, Any]) -
     return settings
 
 
+def tuning_width(spec: dict[str, Any]) -> int:
+    """The width whose optimum is transferred: ``base_width`` if swept, else the narrowest (as metrics.py)."""
+    widths = [int(w) for w in spec["widths"]]
+    return int(spec["base_width"]) if int(spec["base_width"]) in widths else min(widths)
+
+
 def jobs(profile: dict[str, Any]) -> list[Job]:
     """Every train job of the profile, in a stable order."""
     results_dir = str(profile.get("results_dir", "results"))
     per_line = bool(profile.get("sweep_per_job", True))
+    adaptive = profile.get("lr_search", "grid") == "adaptive"
     out: list[Job] = []
     for workload, spec in profile["workloads"].items():
         settings = run_settings(profile, workload, spec)
-        seeds = spec.get("seeds") or profile["seeds"]
+        seeds = tuple(int(s) for s in spec.get("seeds") or profile["seeds"])
         lrs = tuple(float(x) for x in spec["log2_lrs"])
-        chunks = [lrs] if per_line else [(x,) for x in lrs]
+        chunks = [(seeds, lrs)] if per_line else [((s,), (x,)) for s in seeds for x in lrs]
+        tune = tuning_width(spec)
+        # Adaptive lines run in width order from the tuning width: each starts from the previous one's optimum.
+        order = [tune, *sorted(int(w) for w in spec["widths"] if int(w) != tune)]
         for recipe in spec.get("recipes") or profile["recipes"]:
             options = (profile.get("recipe_options") or {}).get(recipe, {})
-            for width in spec["widths"]:
-                for wd in spec["wds"]:
-                    for seed in seeds:
-                        for chunk in chunks:
-                            args = [
-                                "--workload", workload, "--recipe", recipe, "--width", str(width),
-                                "--base-width", str(spec["base_width"]), "--wd", fmt(wd),
-                                "--seed", str(seed), "--log2-lr", *(fmt(x) for x in chunk),
-                            ]
-                            for key, value in sorted(settings.items()):
-                                args += ["--" + key.replace("_", "-"), str(value)]
-                            for key, value in sorted(options.items()):
-                                args += ["--recipe-option", f"{key}={value}"]
-                            job = Job(workload, recipe, int(width), float(wd), int(seed), chunk,
-                                      results_dir=results_dir, per_run=not per_line)
-                            args += ["--out", job.out_template, "--manifest", job.manifest]
-                            if profile.get("replace"):  # after a profile edit: retrain what changed
-                                args.append("--replace")
-                            out.append(replace(job, args=tuple(args)))
+            for wd in spec["wds"]:
+                previous: Job | None = None
+                tuning: Job | None = None
+                for width in order:
+                    for chunk_seeds, chunk in chunks:
+                        job = Job(workload, recipe, width, float(wd), chunk_seeds, chunk, results_dir=results_dir,
+                                  per_run=not per_line, adaptive=adaptive)
+                        args = [
+                            "--workload", workload, "--recipe", recipe, "--width", str(width),
+                            "--base-width", str(spec["base_width"]), "--wd", fmt(wd),
+                            "--seed", *(str(s) for s in chunk_seeds), "--log2-lr", *(fmt(x) for x in chunk),
+                        ]
+                        for key, value in sorted(settings.items()):
+                            args += ["--" + key.replace("_", "-"), str(value)]
+                        for key, value in sorted(options.items()):
+                            args += ["--recipe-option", f"{key}={value}"]
+                        args += ["--out", job.out_template, "--manifest", job.manifest,
+                                 "--shared-dir", f"{results_dir}/runs/_trained"]
+                        needs: tuple[str, ...] = ()
+                        if adaptive:
+                            args += ["--lr-search", "adaptive"]
+                            if spec.get("log2_lr_start") is not None:
+                                args += ["--log2-lr-start", fmt(spec["log2_lr_start"])]
+                            if previous is not None:
+                                args += ["--previous", previous.manifest]
+                            if tuning is not None:
+                                args += ["--tuning", tuning.manifest]
+                            if width == max(order):
+                                args.append("--widest")
+                            needs = tuple(dict.fromkeys(j.manifest for j in (previous, tuning) if j is not None))
+                        if profile.get("replace"):  # after a profile edit: retrain what changed
+                            args.append("--replace")
+                        out.append(replace(job, args=tuple(args), needs=needs))
+                    previous = out[-1]
+                    tuning = tuning or out[-1]
     return out

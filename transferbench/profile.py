@@ -78,6 +78,26 @@ def check_profile(profile: dict[str, Any]) -> None:
     _check_options(profile.get("recipe_options") or {}, used)
     for workload, spec in workloads.items():
         _check_runs(workload, spec, profile, recipes)
+    _check_search(profile)
+
+
+def _check_search(profile: dict[str, Any]) -> None:
+    """lr_search: adaptive chooses lrs inside one line job, from a start inside the lattice."""
+    if profile.get("lr_search", "grid") not in ("grid", "adaptive"):
+        raise ConfigError(f"lr_search: {profile['lr_search']!r} is not one of grid, adaptive")
+    for workload, spec in profile["workloads"].items():
+        start = spec.get("log2_lr_start")
+        if start is None:
+            continue
+        if profile.get("lr_search", "grid") != "adaptive":
+            raise ConfigError(f"workloads.{workload}.log2_lr_start: only used with lr_search: adaptive")
+        lo, hi = min(spec["log2_lrs"]), max(spec["log2_lrs"])
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not lo <= start <= hi:
+            raise ConfigError(f"workloads.{workload}.log2_lr_start: {start!r} is not a number within log2_lrs "
+                              f"[{fmt(lo)}, {fmt(hi)}]")
+    if profile.get("lr_search") == "adaptive" and profile.get("sweep_per_job") is False:
+        raise ConfigError("lr_search: 'adaptive' needs sweep_per_job: true (a line chooses its lrs as it runs, "
+                          "inside one job); use lr_search: grid for one job per run")
 
 
 def _known_recipes(where: str, values: Any, known: list[str]) -> list[str]:

@@ -16,23 +16,29 @@ from transferbench.grid import fmt
 log = logging.getLogger("transferbench")
 
 
-def run_dirs(template: str, configs: list[dict[str, Any]]) -> list[Path]:
-    """The run directory of every config: ``template`` with {log2_lr} filled in, all distinct."""
+def run_dirs(template: str, configs: list[Any], several_seeds: bool = False) -> list[Path]:
+    """The run directory of every config: ``template`` with {log2_lr} and {seed} filled in, all distinct."""
     import string
 
     if not template:
         raise ConfigError("out: empty")
+    allowed = ("log2_lr", "seed")
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
-        raise ConfigError(f"out: {template!r} is not a valid template ({exc}); the only field is {{log2_lr}}") from None
+        raise ConfigError(f"out: {template!r} is not a valid template ({exc}); the fields are {{log2_lr}} and "
+                          "{seed}") from None
     for name, spec, conv in fields:
-        if name != "log2_lr" or spec or conv:
+        if name not in allowed or spec or conv:
             shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
-            raise ConfigError(f"out: field {shown} in {template!r} is not allowed; the only field is {{log2_lr}}")
-    if len(configs) > 1 and not fields:
+            raise ConfigError(f"out: field {shown} in {template!r} is not allowed; the fields are {{log2_lr}} "
+                              "and {seed}")
+    names = {name for name, _, _ in fields}
+    if len(configs) > 1 and "log2_lr" not in names:
         raise ConfigError("out: with several --log2-lr values, --out must contain '{log2_lr}'")
-    outs = [Path(template.format(log2_lr=fmt(cfg["log2_lr"]))) for cfg in configs]
+    if several_seeds and "seed" not in names:
+        raise ConfigError("out: with several --seed values, --out must contain '{seed}'")
+    outs = [Path(template.format(log2_lr=fmt(cfg["log2_lr"]), seed=cfg["seed"])) for cfg in configs]
     for i, out in enumerate(outs):
         if out in outs[:i]:
             a, b = configs[outs.index(out)]["log2_lr"], configs[i]["log2_lr"]

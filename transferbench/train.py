@@ -77,6 +77,7 @@ class Run:
     snap_steps: set[int]
     applied_steps: set[int]
     log_every: int
+    compiled: Any = None  # torch.compile(model) when cfg.compile, else None
 
 
 @dataclass
@@ -98,6 +99,19 @@ def applied_steps(steps: int, warmup_frac: float) -> set[int]:
     return {0, max(warmup - 1, 0), steps // 2, steps - 1}
 
 
+def optimizer_impl(device: torch.device) -> dict[str, bool]:
+    """AdamW's fused kernel wherever torch has one for the device (CPU since torch 2.4: 1.00-1.17x faster
+    here, losses within 2e-7 relative after 20 steps), else the foreach kernel on CUDA, else the loop."""
+    try:
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+
+        if device.type in _get_fused_kernels_supported_devices():
+            return {"fused": True}
+    except ImportError:  # an older torch without the helper: no fused kernel on CPU there
+        pass
+    return {"foreach": device.type == "cuda"}
+
+
 def setup(cfg: RunConfig) -> Run:
     """Seed, build the workload, resolve and check the recipe, initialise, and build the optimizer."""
     from transferbench.workloads import build_workload  # torch-heavy; imported on use
@@ -115,7 +129,7 @@ def setup(cfg: RunConfig) -> Run:
     model = wl.model.to(device)
     groups = build_groups(model, resolved, cfg)
     opt = torch.optim.AdamW(optimizer_groups(groups), betas=(cfg.adam_beta1, cfg.adam_beta2),
-                            eps=cfg.adam_eps, foreach=device.type == "cuda")
+                            eps=cfg.adam_eps, **optimizer_impl(device))
     lrs, wds = step_values(groups, sched)
     use_bf16 = device.type == "cuda"
 
@@ -131,6 +145,7 @@ def setup(cfg: RunConfig) -> Run:
         snap_steps=set(diag.diag_steps(steps, int(cfg.diag_points))),
         applied_steps=applied_steps(steps, float(cfg.warmup_frac)),
         log_every=int(cfg.log_every) or max(1, steps // 100),
+        compiled=torch.compile(model) if cfg.compile else None,
     )
 
 
@@ -142,8 +157,10 @@ def step(run: Run, st: State, t: int) -> bool:
     x, y = run.wl.train_batch(t)
     watching = t < int(run.cfg.coord_steps)
     coord_io: dict[str, tuple[float, float]] = {}
+    # The coordinate check's hooks need the eager module; every other step may use the compiled one.
+    forward = model if watching or run.compiled is None else run.compiled
     with diag.record_io(run.sublayers if watching else [], coord_io), run.autocast():
-        out = model(x)
+        out = forward(x)
         loss = run.wl.loss_fn(out.float(), y)
     value = loss.item()
     if not math.isfinite(value):
@@ -201,7 +218,9 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
         "config": cfg.as_dict(),
         "config_hash": config_hash(cfg),
         "recipe": run.meta,
-        "provenance": provenance(str(run.device), int(cfg.threads), run.meta),
+        "provenance": {**provenance(str(run.device), int(cfg.threads), run.meta),
+                       "optimizer": {"name": "AdamW", **{k: bool(v) for k, v in optimizer_impl(run.device).items()}},
+                       "compile": bool(cfg.compile)},
         "data": wl.data_info,
         "output_mult": run.output_mult,
         "param_groups": group_records(run.groups),
@@ -219,10 +238,12 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
     }
 
 
-def train(cfg: RunConfig, out_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
+def train(cfg: RunConfig, out_dir: Path | None = None, progress: bool = False, run: Run | None = None,
+          extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one run described by a resolved config (config.resolve_run_config); return the record
-    and, if ``out_dir`` is given, write ``out_dir/record.json`` atomically."""
-    run = setup(cfg)
+    and, if ``out_dir`` is given, write ``out_dir/record.json`` atomically. ``run``: its :func:`setup`,
+    if already built (shared.py fingerprints it first); ``extra``: top-level keys added to the record."""
+    run = run if run is not None else setup(cfg)
     st = State()
     init_loss = evaluate(run.wl.model, run.wl.eval_batches, run.wl.loss_fn, run.autocast)
     bar = _progress(len(run.sched), progress, f"{cfg.workload}/{cfg.recipe} d={cfg.width}")
@@ -241,7 +262,7 @@ def train(cfg: RunConfig, out_dir: Path | None = None, progress: bool = False) -
     train_time = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    record = summarize(run, st, init_loss, train_time)
+    record = {**summarize(run, st, init_loss, train_time), **(extra or {})}
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / RECORD_NAME, record)
     return record

@@ -7,7 +7,7 @@ ENV = "../envs/transferbench.yaml"
 
 
 # The records are not declared files (see train.smk): aggregate waits for the manifests of every
-# job and gets the record paths from the grid.
+# job and reads the record paths from them (an adaptive line chooses its lrs as it runs).
 rule aggregate:
     input:
         MANIFESTS,
@@ -20,11 +20,10 @@ rule aggregate:
         f"{R}/logs/aggregate.log",
     params:
         tables=lambda w, output: os.path.dirname(output.runs),
-        records=RECORDS,
     conda:
         ENV
     shell:
-        "python -m transferbench aggregate --out-dir {params.tables:q} {params.records:q} > {log:q} 2>&1"
+        "python -m transferbench aggregate --out-dir {params.tables:q} {input:q} > {log:q} 2>&1"
 
 
 rule metrics:

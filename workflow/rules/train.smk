@@ -1,5 +1,6 @@
-# One training job per sweep line (workload, recipe, width, wd, seed: every log2 lr in one process),
-# or one per run with `sweep_per_job: false`. Every path comes from grid.Job.
+# One training job per sweep line (workload, recipe, width, wd: every seed and log2 lr in one process),
+# or one per run with `sweep_per_job: false`. Every path comes from grid.Job. With `lr_search: adaptive`
+# a line reads the manifests of the next narrower width's line and of the tuning width's (its inputs).
 #
 # A job's only declared output is its manifest (job.json), which `train --manifest` writes once every
 # run of the job has its record. The records themselves are written by train outside the declared
@@ -21,6 +22,8 @@ for _workload in WORKLOADS:
     rule:
         name:
             f"train_{_workload}"
+        input:
+            lambda wc: JOB_BY_KEY[wc.job].needs,
         output:
             Job.manifest_for(R, "{job}"),
         log:

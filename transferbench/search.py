@@ -1,0 +1,126 @@
+"""The adaptive lr search of one sweep line (``lr_search: adaptive``): which lrs to train next.
+
+Pure Python and numpy, no torch: the trainer calls it between batches of runs, and the replay test
+(tests/test_search.py) runs it offline on the committed full-grid runs table. A line is one
+(workload, recipe, width, wd) with all its seeds; its lrs come from the profile's ``log2_lrs``, which
+are the *lattice* (and its bounds) rather than the list of runs.
+
+The policy, on the seed-mean capped loss (metrics.capped_loss: a diverged run counts as its initial
+loss, so divergence is a high loss, never a missing one):
+1. start at the lattice point nearest the predicted optimum, with its two neighbours;
+2. while the argmin has an untried neighbour, train it (step outwards until the loss rises on both
+   sides, or the lattice ends: then the metrics flag the optimum as an edge, as on a full grid);
+3. then the points the metrics read, so that they agree with a full grid's:
+   - at every width but the tuning width, the lattice points bracketing the *transferred* lr (the
+     tuning width's fitted optimum): regret and wider-is-better interpolate the loss there;
+   - at the widest width, every lattice point within metrics.SENSITIVITY_OCTAVES of the argmin (the
+     lr sensitivity's window);
+   and back to 2 if one of them became the argmin.
+
+The prediction: the tuning (base) width starts at ``log2_lr_start`` if the profile gives one, else
+the lattice's middle; every wider width starts at the previous width's argmin moved by the drift seen
+so far (octaves per doubling, times the doublings to this width). Widths run in order, so a line
+reads the manifest of the previous width (and of the tuning width) before it starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from transferbench.metrics import SENSITIVITY_OCTAVES, parabola_optimum
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one line's search needs to know besides its own losses."""
+
+    lattice: tuple[float, ...]  # sorted log2 lrs the search may train
+    start: float  # predicted optimum (log2 lr)
+    transfer: float | None = None  # the transferred log2 lr (None at the tuning width)
+    widest: bool = False  # add the sensitivity window
+    patience: int = 1  # lattice steps past the argmin that must be tried on each side
+
+
+def capped(summary: Mapping[str, Any]) -> float:
+    """The loss the metrics use for one run: min(eval_loss, init_loss), init_loss if diverged."""
+    l0 = float(summary["init_loss"])
+    loss = summary.get("eval_loss")
+    loss = float("nan") if loss is None else float(loss)
+    if summary.get("diverged") or not math.isfinite(loss):
+        return l0
+    return min(loss, l0)
+
+
+def _nearest(lattice: tuple[float, ...], x: float) -> int:
+    return int(np.argmin([abs(v - x) for v in lattice]))  # ties -> the lower lr
+
+
+def argmin(observed: Mapping[float, float]) -> float:
+    """The tried lr with the lowest loss (ties -> the lower lr, as np.argmin on a sorted grid)."""
+    xs = sorted(x for x, y in observed.items() if math.isfinite(y))
+    return xs[int(np.argmin([observed[x] for x in xs]))]
+
+
+def bracket(lattice: tuple[float, ...], at: float) -> list[float]:
+    """The lattice points bracketing ``at`` (one point if ``at`` is on the lattice; clamped to it)."""
+    if at <= lattice[0]:
+        return [lattice[0]]
+    if at >= lattice[-1]:
+        return [lattice[-1]]
+    hi = next(i for i, v in enumerate(lattice) if v >= at - _EPS)
+    return [lattice[hi]] if abs(lattice[hi] - at) < _EPS else [lattice[hi - 1], lattice[hi]]
+
+
+def next_lrs(plan: Plan, observed: Mapping[float, float]) -> list[float]:
+    """The lrs to train next (empty when the line is done), given the seed-mean capped loss so far."""
+    lat = plan.lattice
+    tried = {x for x in observed}
+
+    def new(xs: list[float]) -> list[float]:
+        return sorted({x for x in xs if not any(abs(x - t) < _EPS for t in tried)})
+
+    if not any(math.isfinite(y) for y in observed.values()):
+        s = _nearest(lat, plan.start)
+        return new([lat[i] for i in (s - 1, s, s + 1) if 0 <= i < len(lat)])
+    i = _nearest(lat, argmin(observed))
+    reach = range(i - plan.patience, i + plan.patience + 1)
+    todo = new([lat[j] for j in reach if 0 <= j < len(lat) and j != i])
+    if todo:
+        return todo
+    wanted: list[float] = []
+    if plan.transfer is not None and math.isfinite(plan.transfer):
+        wanted += bracket(lat, plan.transfer)
+    if plan.widest:
+        wanted += [x for x in lat if abs(x - lat[i]) <= SENSITIVITY_OCTAVES + _EPS]
+    return new(wanted)
+
+
+def fitted_optimum(observed: Mapping[float, float]) -> tuple[float, bool]:
+    """(log2 lr, edge) as metrics.parabola_optimum sees this curve (the transferred lr at the tuning width)."""
+    xs = np.array(sorted(observed), float)
+    opt, _, edge = parabola_optimum(xs, np.array([observed[x] for x in xs], float))
+    return float(opt), bool(edge)
+
+
+def predict_start(lattice: tuple[float, ...], width: int, previous: Mapping[str, Any] | None,
+                  start: float | None = None) -> float:
+    """Where a line starts: ``start`` (or the lattice middle) at the first width; else the previous
+    width's argmin plus its drift estimate times the doublings from the previous width to this one."""
+    if previous is None:
+        return float(start) if start is not None else (lattice[0] + lattice[-1]) / 2
+    doublings = math.log2(width / float(previous["width"]))
+    return float(previous["argmin"]) + float(previous.get("drift") or 0.0) * doublings
+
+
+def drift_estimate(previous: Mapping[str, Any] | None, width: int, best: float) -> float:
+    """Octaves per doubling of width between the previous width's argmin and this one's (0 at the first)."""
+    if previous is None:
+        return 0.0
+    return (best - float(previous["argmin"])) / math.log2(width / float(previous["width"]))

@@ -1,0 +1,118 @@
+"""No duplicate runs: a run is keyed by what the trainer does, not by what its recipe is called.
+
+Several recipes resolve to the same training at some widths: ``mup``, ``mup-independent-wd`` and
+``warmup-replacement`` are one and the same run at the base width (m = 1). The config hash includes the
+recipe's name, so it cannot notice; the *trainer fingerprint* hashes what the trainer will actually do:
+every setting but the recipe's name and options (model, data, steps, seed, schedule, ...), the model's
+class, the forward multiplier, each parameter group's role, members and per-step lr and weight decay,
+and the initial value of every parameter and buffer (so init multipliers and readout init count).
+
+Train each distinct run once. A shared directory (``results/runs/_trained``) maps a fingerprint to the
+record that trained it; a later run with the same fingerprint gets a copy of that record that is its
+own in everything a reader joins on (config, config hash, recipe, parameter groups, factors) and says
+``shared_with``: the run directory it was trained in. A fingerprint's lock file keeps two processes
+from training it twice: the second takes the copy when the first is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferbench.record import RECORD_NAME, read_record, write_json_atomic
+
+#: Settings that name a recipe rather than say what it does (their effect is in the groups and init).
+_NOT_TRAINING = ("recipe", "recipe_options", "threads")
+
+
+def fingerprint(run: Any) -> str:
+    """16 hex digits of sha256 over everything the trainer does with one set-up run (train.setup)."""
+    h = hashlib.sha256()
+    cfg = {k: v for k, v in run.cfg.as_dict().items() if k not in _NOT_TRAINING}
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    h.update(f"{type(run.wl.model).__module__}.{type(run.wl.model).__qualname__}|{run.output_mult!r}".encode())
+    for g in run.groups:
+        h.update(json.dumps([g["role"], list(g["names"])]).encode())
+    h.update(np.asarray(run.lrs, np.float64).tobytes())
+    h.update(np.asarray(run.wds, np.float64).tobytes())
+    for name, tensor in run.wl.model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(dtype=_bytes_dtype()).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _bytes_dtype() -> Any:
+    import torch
+
+    return torch.uint8
+
+
+@contextlib.contextmanager
+def claimed(shared_dir: Path, fp: str, wait: bool) -> Iterator[bool]:
+    """Hold the fingerprint's lock; yields False at once if another process holds it and not ``wait``."""
+    shared_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(shared_dir / f"{fp}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def trained_record(shared_dir: Path, fp: str) -> Path | None:
+    """The record that trained fingerprint ``fp``, if one was written and still says so."""
+    pointer = shared_dir / f"{fp}.json"
+    try:
+        path = Path(json.loads(pointer.read_text())["record"])
+        if read_record(path).get("trainer_fingerprint") == fp and not read_record(path).get("shared_with"):
+            return path
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def remember(shared_dir: Path, fp: str, record_path: Path) -> None:
+    write_json_atomic(shared_dir / f"{fp}.json", {"record": str(record_path)})
+
+
+def shared_copy(source: dict[str, Any], own: dict[str, Any], source_dir: Path) -> dict[str, Any]:
+    """``source``'s results under this run's identity: ``own`` holds this run's config, config_hash,
+    recipe, param_groups and the factors of its groups; the measured parts are the source's."""
+    rec = dict(source)
+    for key in ("config", "config_hash", "recipe", "param_groups", "output_mult"):
+        rec[key] = own[key]
+    prov = dict(source.get("provenance") or {})
+    prov.update({k: v for k, v in (own.get("provenance") or {}).items() if k.startswith("recipe")})
+    rec["provenance"] = prov
+    rec["applied"] = _own_factors(source.get("applied") or [], own["factors"])
+    rec["shared_with"] = str(source_dir)
+    return rec
+
+
+def _own_factors(applied: list[dict[str, Any]], factors: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The source's applied values (equal by the fingerprint) with this recipe's factor columns."""
+    out = []
+    for row in applied:
+        t = int(row["step"])
+        groups = []
+        for g, (lf, wf) in zip(row["groups"], factors, strict=True):
+            groups.append({**g, "lr_factor": None if lf is None else lf[t],
+                           "wd_factor": None if wf is None else wf[t]})
+        out.append({**row, "groups": groups})
+    return out
+
+
+def record_path(run_dir: Path) -> Path:
+    return Path(run_dir) / RECORD_NAME
