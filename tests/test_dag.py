@@ -34,38 +34,57 @@ def snakemake(args: list[str], cwd: Path, timeout: int = 900, env: dict[str, str
 
 
 def expected_counts(profile: dict) -> tuple[int, int]:
-    """(sweep lines, runs) of a profile, counted from its own lists (no hard-coded workload count)."""
+    """(sweep lines, runs of a full grid) of a profile, counted from its own lists (no hard-coded counts)."""
     lines = runs = 0
     for spec in profile["workloads"].values():
-        n = (len(spec.get("recipes") or profile["recipes"]) * len(spec["widths"]) * len(spec["wds"])
-             * len(spec.get("seeds") or profile["seeds"]))
-        lines, runs = lines + n, runs + n * len(spec["log2_lrs"])
+        n = len(spec.get("recipes") or profile["recipes"]) * len(spec["widths"]) * len(spec["wds"])
+        lines, runs = lines + n, runs + n * len(spec["log2_lrs"]) * len(spec.get("seeds") or profile["seeds"])
     return lines, runs
 
 
-LINES, RUNS = expected_counts(SMOKE)
+GRID = {**SMOKE, "lr_search": "grid"}
+LINES, RUNS = expected_counts(GRID)
 
 
 def test_grid_expands_every_workload_recipe_width_and_lr() -> None:
-    all_jobs = jobs(SMOKE)
+    all_jobs = jobs(GRID)
     assert len(all_jobs) == LINES == 3 * 5 * 2  # workloads x recipes x widths (one sweep line per job)
     records = [r for j in all_jobs for r in j.records]
     assert len(records) == len(set(records)) == RUNS
     job = next(j for j in all_jobs if j.workload == "llama" and j.recipe == "sqrt-d" and j.width == 32)
     cmd = job.command()
     assert cmd.startswith("python -m transferbench train --workload llama --recipe sqrt-d --width 32")
-    assert "--log2-lr -8 -6 -4" in cmd and "--seq-len 32" in cmd
-    per_run = jobs({**SMOKE, "sweep_per_job": False})
+    assert "--seed 0 --log2-lr -8 -6 -4" in cmd and "--seq-len 32" in cmd and "--lr-search" not in cmd
+    per_run = jobs({**GRID, "sweep_per_job": False})
     assert len(per_run) == len(records)
     assert sorted(r for j in per_run for r in j.records) == sorted(records)
     # one manifest per job, the job's only declared output, beside its runs
-    assert job.manifest == "results-smoke/runs/llama/sqrt-d/w32_wd0.1_s0/job.json"
-    assert cmd.endswith(f"--out 'results-smoke/runs/llama/sqrt-d/w32_wd0.1_s0/lr{{log2_lr}}' --manifest {job.manifest}")
+    assert job.manifest == "results-smoke/runs/llama/sqrt-d/w32_wd0.1/job.json"
+    assert (f"--out 'results-smoke/runs/llama/sqrt-d/w32_wd0.1_s{{seed}}/lr{{log2_lr}}' --manifest {job.manifest}"
+            in cmd)
     one = next(j for j in per_run if j.workload == "mlp" and j.width == 32 and j.log2_lrs == (-6.0,))
-    assert one.manifest == f"results-smoke/runs/{one.line}/lr-6/job.json" and one.records == [
-        f"results-smoke/runs/{one.line}/lr-6/record.json"]
+    assert one.manifest == f"results-smoke/runs/{one.line}_s0/lr-6/job.json" and one.records == [
+        f"results-smoke/runs/{one.line}_s0/lr-6/record.json"]
     for grid in (all_jobs, per_run):
         assert len({j.manifest for j in grid}) == len({j.log for j in grid}) == len(grid)
+        assert not any(j.needs for j in grid)  # a fixed grid: every line runs at once
+
+
+def test_an_adaptive_line_reads_the_narrower_and_the_tuning_width() -> None:
+    profile = copy.deepcopy(SMOKE)
+    profile["workloads"]["mlp"]["widths"] = [16, 32, 64]
+    profile["workloads"]["mlp"]["log2_lr_start"] = -6
+    by = {(j.workload, j.recipe, j.width): j for j in jobs(profile)}
+    base, mid, wide = (by["mlp", "mup", w] for w in (16, 32, 64))
+    assert base.needs == () and mid.needs == (base.manifest,) and wide.needs == (mid.manifest, base.manifest)
+    assert "--lr-search adaptive" in wide.command() and "--widest" in wide.command()
+    assert "--widest" not in mid.command() and f"--previous {mid.manifest} --tuning {base.manifest}" in wide.command()
+    assert "--log2-lr-start -6" in base.command()
+    with pytest.raises(ConfigError, match="sweep_per_job: true"):
+        check_profile({**profile, "sweep_per_job": False})
+    profile["workloads"]["mlp"]["log2_lr_start"] = -2
+    with pytest.raises(ConfigError, match=r"workloads.mlp.log2_lr_start: -2 is not a number within log2_lrs"):
+        check_profile(profile)
 
 
 def test_the_rules_spell_no_run_path() -> None:
@@ -102,7 +121,7 @@ def test_a_job_that_fails_at_its_second_lr_keeps_the_first_record(tmp_path: Path
     rerun skips the finished run (same config hash) and only then writes the job's manifest."""
     from test_registry import make_dist
 
-    profile = {k: v for k, v in SMOKE.items() if k != "workloads"}
+    profile = {k: v for k, v in GRID.items() if k != "workloads"}
     profile.update(recipes=["crash-at-second-run"], results_dir=str(tmp_path / "results"))
     profile["workloads"] = {"mlp": {**SMOKE["workloads"]["mlp"], "widths": [16], "log2_lrs": [-8, -6]}}
     (tmp_path / "one.yaml").write_text(yaml.safe_dump(profile))
@@ -203,9 +222,19 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "results smoke ü"
     assert "python -m transferbench train --workload" in res.stdout + res.stderr  # -p shows the command
     assert {p.name for p in tmp_path.iterdir()} == {out.name, ".snakemake", "smoke.yaml"}
-    assert len(list((out / "runs").rglob("job.json"))) == LINES  # one manifest per sweep line
+    manifests = list((out / "runs").rglob("job.json"))
+    assert len(manifests) == LINES  # one manifest per sweep line
     runs = pd.read_csv(out / "tables" / "runs.csv")
-    assert len(runs) == RUNS
+    listed = [r for m in manifests for r in json.loads(m.read_text())["records"]]
+    assert len(runs) == len(listed) < RUNS  # the adaptive search trained what its manifests list, not the grid
+    assert {str(Path(r["record"]).parent) for r in listed} == set(runs["run_dir"])
+    # At the base width (m = 1) mup and mup-independent-wd are one training: trained once, shared once.
+    base = runs[runs["width"] == runs["base_width"]].set_index(["workload", "recipe", "log2_lr"])
+    pair = base.loc[("llama", "mup")].join(base.loc[("llama", "mup-independent-wd")], rsuffix="_indep", how="inner")
+    assert len(pair) and (pair["trainer_fingerprint"] == pair["trainer_fingerprint_indep"]).all()
+    assert (pair["eval_loss"] == pair["eval_loss_indep"]).all()
+    assert (pair["shared_with"].isna() ^ pair["shared_with_indep"].isna()).all()  # exactly one of them trained
+    assert runs["trainer_fingerprint"].nunique() < len(runs)
     for name in ("optima.csv", "transfer.csv", "coord_check.csv"):
         assert (out / "tables" / name).stat().st_size > 0
     for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):

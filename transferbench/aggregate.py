@@ -221,7 +221,8 @@ def _umask() -> int:
 #: becomes 0.1 and an all-digit config hash loses its leading zeros.
 TEXT_COLUMNS: tuple[str, ...] = (
     "workload", "recipe", "config_hash", "package_version", "git_commit", "recipe_distribution",
-    "recipe_version", "recipe_arxiv", "run_dir", "trainer_fingerprint", "shared_with", "widths", "scope", "quantity", "key", "failure", "path",
+    "recipe_version", "recipe_arxiv", "run_dir", "trainer_fingerprint", "shared_with",
+    "widths", "scope", "quantity", "key", "failure", "path",
     "field", "error",
 )
 FLAG_COLUMNS: tuple[str, ...] = ("diverged", "edge", "drift_edge", "wd_drift_edge")

@@ -59,8 +59,17 @@ class Line:
             for cfg, out in zip(cfgs, outs, strict=True):
                 self.configs[seed, cfg.log2_lr] = cfg
                 self.dirs[seed, cfg.log2_lr] = out
-        for parent in sorted({d.parent for d in self.dirs.values()}):
-            rundir.check_writable("out", parent)
+        # A grid line trains every directory, so each is made and probed now; an adaptive line only some,
+        # so it probes their parents (no empty directories for lrs never tried) and refuses files in the way.
+        if self.lr_search == "grid":
+            for out in self.dirs.values():
+                rundir.check_writable("out", out)
+        else:
+            for parent in sorted({d.parent for d in self.dirs.values()}):
+                rundir.check_writable("out", parent)
+            for out in self.dirs.values():
+                if out.exists() and not out.is_dir():
+                    raise ConfigError(f"out: {out} exists and is not a directory")
         for key in ("previous", "tuning"):
             path = getattr(self, key)
             if path is not None and not Path(path).is_file():
@@ -69,13 +78,8 @@ class Line:
     def plan(self) -> search.Plan:
         previous = _line_of(self.previous) if self.previous else None
         tuning = _line_of(self.tuning) if self.tuning else None
-        width = int(self.settings["width"])
-        lattice = tuple(sorted(self.log2_lrs))
-        transfer = float(tuning["fitted_opt"]) if tuning and tuning.get("fitted_opt") is not None else None
-        # Patience 2 at the tuning width: its optimum is the transferred lr, and a curve with a second,
-        # lower dip two octaves away (resnet/standard in the full-grid reference) fooled patience 1.
-        return search.Plan(lattice, search.predict_start(lattice, width, previous, self.start),
-                           transfer=transfer, widest=self.widest, patience=1 if tuning else 2)
+        return search.make_plan(tuple(self.log2_lrs), int(self.settings["width"]), previous, tuning, self.widest,
+                                self.start)
 
     def run(self) -> dict[str, Any]:
         """Train the line; return its manifest."""
@@ -115,10 +119,18 @@ class Line:
             if record is None:
                 return None
         s = record["summary"]
-        log.info("%s %s d=%d seed=%d log2_lr=%s: eval %.4f diverged=%s%s -> %s", cfg.workload, cfg.recipe,
-                 cfg.width, cfg.seed, fmt(cfg.log2_lr), s["eval_loss"] if s["eval_loss"] is not None else math.nan,
-                 s["diverged"], f" (shared with {record['shared_with']})" if record.get("shared_with") else
-                 f" ({s['wall_time']:.1f}s)", existing)
+        log.info(
+            "%s %s d=%d seed=%d log2_lr=%s: eval %.4f diverged=%s%s -> %s",
+            cfg.workload,
+            cfg.recipe,
+            cfg.width,
+            cfg.seed,
+            fmt(cfg.log2_lr),
+            s["eval_loss"] if s["eval_loss"] is not None else math.nan,
+            s["diverged"],
+            f" (shared with {record['shared_with']})" if record.get("shared_with") else f" ({s['wall_time']:.1f}s)",
+            existing,
+        )
         return _entry(cfg, existing, record)
 
     def _train_or_share(self, key: tuple[int, float], wait: bool) -> dict[str, Any] | None:
@@ -147,21 +159,34 @@ class Line:
 
     def _manifest(self, done: dict, means: dict[float, float]) -> dict[str, Any]:
         width = int(self.settings["width"])
-        line: dict[str, Any] = {"width": width, "lr_search": self.lr_search,
-                                "curve": {fmt(x): means[x] for x in sorted(means)}}
+        line: dict[str, Any] = {
+            "width": width,
+            "lr_search": self.lr_search,
+            "curve": {fmt(x): means[x] for x in sorted(means)},
+        }
         if means:
             best = search.argmin(means)
             opt, edge = search.fitted_optimum(means)
             previous = _line_of(self.previous) if self.previous else None
-            line.update(argmin=best, fitted_opt=opt if math.isfinite(opt) else None, edge=edge,
-                        drift=search.drift_estimate(previous, width, best))
+            line.update(
+                argmin=best,
+                fitted_opt=opt if math.isfinite(opt) else None,
+                edge=edge,
+                drift=search.drift_estimate(previous, width, best),
+            )
         records = [{k: v for k, v in e.items() if k != "capped"} for _, e in sorted(done.items())]
         return {"records": records, "line": line}
 
 
 def _entry(cfg: RunConfig, path: Path, record: dict[str, Any]) -> dict[str, Any]:
-    return {"seed": cfg.seed, "log2_lr": cfg.log2_lr, "record": str(path), "config_hash": config_hash(cfg),
-            "shared_with": record.get("shared_with"), "capped": search.capped(record["summary"])}
+    return {
+        "seed": cfg.seed,
+        "log2_lr": cfg.log2_lr,
+        "record": str(path),
+        "config_hash": config_hash(cfg),
+        "shared_with": record.get("shared_with"),
+        "capped": search.capped(record["summary"]),
+    }
 
 
 def _line_of(manifest: Path) -> dict[str, Any]:
@@ -179,10 +204,15 @@ def _identity(run: Any) -> dict[str, Any]:
     from transferbench.record import provenance
 
     cfg = run.cfg
-    return {"config": cfg.as_dict(), "config_hash": config_hash(cfg), "recipe": run.meta,
-            "param_groups": group_records(run.groups), "output_mult": run.output_mult,
-            "provenance": provenance(str(run.device), int(cfg.threads), run.meta),
-            "factors": [(g["lr_factors"], g["wd_factors"]) for g in run.groups]}
+    return {
+        "config": cfg.as_dict(),
+        "config_hash": config_hash(cfg),
+        "recipe": run.meta,
+        "param_groups": group_records(run.groups),
+        "output_mult": run.output_mult,
+        "provenance": provenance(str(run.device), int(cfg.threads), run.meta),
+        "factors": [(g["lr_factors"], g["wd_factors"]) for g in run.groups],
+    }
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

@@ -48,6 +48,18 @@ class Plan:
     patience: int = 1  # lattice steps past the argmin that must be tried on each side
 
 
+def make_plan(lattice: tuple[float, ...], width: int, previous: Mapping[str, Any] | None,
+              tuning: Mapping[str, Any] | None, widest: bool, start: float | None = None) -> Plan:
+    """The plan of one line: ``previous`` and ``tuning`` are the lines (manifest "line" sections) of the
+    next narrower width and of the tuning width, None at the tuning width itself."""
+    lattice = tuple(sorted(lattice))
+    opt = tuning.get("fitted_opt") if tuning else None
+    # Patience 2 at the tuning width: its optimum is the transferred lr, and a curve with a second,
+    # lower dip two octaves away (resnet/standard at d=8 in the full-grid reference) fooled patience 1.
+    return Plan(lattice, predict_start(lattice, width, previous, start),
+                transfer=None if opt is None else float(opt), widest=widest, patience=1 if tuning else 2)
+
+
 def capped(summary: Mapping[str, Any]) -> float:
     """The loss the metrics use for one run: min(eval_loss, init_loss), init_loss if diverged."""
     l0 = float(summary["init_loss"])
@@ -109,8 +121,9 @@ def fitted_optimum(observed: Mapping[float, float]) -> tuple[float, bool]:
     return float(opt), bool(edge)
 
 
-def predict_start(lattice: tuple[float, ...], width: int, previous: Mapping[str, Any] | None,
-                  start: float | None = None) -> float:
+def predict_start(
+    lattice: tuple[float, ...], width: int, previous: Mapping[str, Any] | None, start: float | None = None
+) -> float:
     """Where a line starts: ``start`` (or the lattice middle) at the first width; else the previous
     width's argmin plus its drift estimate times the doublings from the previous width to this one."""
     if previous is None:

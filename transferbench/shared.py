@@ -108,8 +108,7 @@ def _own_factors(applied: list[dict[str, Any]], factors: list[tuple[Any, Any]]) 
         t = int(row["step"])
         groups = []
         for g, (lf, wf) in zip(row["groups"], factors, strict=True):
-            groups.append({**g, "lr_factor": None if lf is None else lf[t],
-                           "wd_factor": None if wf is None else wf[t]})
+            groups.append({**g, "lr_factor": None if lf is None else lf[t], "wd_factor": None if wf is None else wf[t]})
         out.append({**row, "groups": groups})
     return out
 
