@@ -22,6 +22,7 @@ from transferbench.metrics import (
     wider_worse_frac,
     write_metrics,
 )
+from transferbench.ties import TIE_COLUMNS
 
 GRID = np.arange(-9.0, -1.0, 1.0)  # log2 lr: -9 ... -2
 
@@ -73,7 +74,7 @@ def test_drift_is_the_slope_of_optima_on_a_known_line():
     line = lambda w: -5.2 - 1.3 * math.log2(w / 64)  # noqa: E731
     runs = table(quad(line), widths=(32, 64, 128, 256), lrs=np.arange(-12.0, 0.0))
     optima, transfer = compute_metrics(runs, n_boot=0)
-    assert list(transfer.columns) == TRANSFER_COLUMNS
+    assert list(transfer.columns) == TRANSFER_COLUMNS + TIE_COLUMNS
     t = transfer.iloc[0]
     assert t["drift"] == pytest.approx(-1.3, abs=1e-9)
     assert not t["drift_edge"] and t["widths"] == "32/64/128/256" and t["tuning_width"] == 64
@@ -146,7 +147,7 @@ def test_sensitivity_caps_diverged_runs_at_the_initial_loss():
 
     _, transfer = compute_metrics(table(loss, widths=(64,), lrs=list(losses), init=4.0), n_boot=0)
     t = transfer.iloc[0]
-    capped = np.array([3.0, 2.0, 1.5, 4.0, 4.0])
+    capped = np.array([2.0, 1.5, 4.0])  # within one octave of the argmin -4; -3 diverged, so it counts as L0
     assert t["sensitivity"] == pytest.approx(np.mean(capped - 1.5))
     # Within two octaves of the argmin only: a wider grid does not dilute or inflate the number.
     more = {-9.0: 4.0, -8.0: 3.9, **losses}

@@ -145,7 +145,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                         needs: tuple[str, ...] = ()
                         if adaptive:
                             args += ["--lr-search", "adaptive"]
-                            if spec.get("log2_lr_start") is not None:
+                            if spec.get("log2_lr_start") is not None and previous is None:
                                 args += ["--log2-lr-start", fmt(spec["log2_lr_start"])]
                             if previous is not None:
                                 args += ["--previous", previous.manifest]

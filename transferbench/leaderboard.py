@@ -16,14 +16,21 @@ from typing import Any
 import pandas as pd
 
 from transferbench.aggregate import as_flag
+from transferbench.ties import as_bool
 
-CSV_COLUMNS = ["scope", "rank", "recipe", "wd", "mean_rank", "regret_rel", "regret", "regret_lo", "regret_hi",
+CSV_COLUMNS = ["scope", "rank", "tied_with_best", "recipe", "wd", "mean_rank", "mean_rank_lo", "mean_rank_hi",
+               "regret_rel", "regret_rel_lo", "regret_rel_hi", "vs_best_lo", "vs_best_hi", "regret", "regret_lo",
+               "regret_hi",
                "drift", "drift_lo", "drift_hi", "drift_edge", "sensitivity", "best_loss", "widths", "n_seeds",
                "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version"]
 EDGE_NOTE = ("† an optimal lr lies on the edge of the lr grid for some width: the number is a bound, "
              "not an estimate (widen the lr grid)")
 NA_NOTE = ("n/a: no score, because every run at the tuning width or at the widest width diverged (or the "
            "sweep has a single width); such rows are ranked last.")
+TIE_NOTE = ("=1: not distinguishable from the best at 95% — the paired bootstrap over seeds (every recipe "
+            "resampled with the same seed draws; a seed is the same data and init for every recipe) gives a CI "
+            "of the difference in regret_rel (overall: in mean rank) that includes 0. Such recipes share rank "
+            "1; the others are ranked after them by point estimate.")
 SEED_NOTE = ("One seed per run, so no confidence intervals: a regret_rel difference of the size of the "
              "seed-to-seed noise (unmeasured here) is a tie, not a ranking. Add seeds to the profile "
              "(seeds: [0, 1, 2]) for bootstrap intervals.")
@@ -71,11 +78,29 @@ def _rank(values: pd.Series) -> pd.Series:
     return filled.rank(method="min").astype(int)
 
 
+def shared_rank(values: pd.Series, tied: pd.Series) -> pd.Series:
+    """Ranks by value, except that every row tied with the best (ties.py: the paired CI of the difference
+    includes 0) shares rank 1 and the others are ranked after them. Without tie flags: plain ranks."""
+    ties = tied.map(as_bool)
+    if not ties.map(lambda x: x is True).any():
+        return _rank(values)
+    shared = ties.map(lambda x: x is True)
+    rest = _rank(values[~shared]) + int(shared.sum())
+    return pd.concat([pd.Series(1, index=values.index[shared]), rest]).reindex(values.index).astype(int)
+
+
+def _tied_col(t: pd.DataFrame, col: str) -> pd.Series:
+    return t[col] if col in t else pd.Series([None] * len(t), index=t.index, dtype=object)
+
+
 def workload_ranking(transfer: pd.DataFrame, workload: str) -> pd.DataFrame:
-    """The rows of one workload, ranked by regret_rel within each wd (lower is better)."""
+    """The rows of one workload, ranked by regret_rel within each wd (lower is better), recipes tied
+    with the best sharing rank 1."""
     t = transfer[transfer["workload"] == workload].copy()
     t["regret_rel"] = pd.to_numeric(t["regret_rel"], errors="coerce")
-    t.insert(0, "rank", t.groupby("wd")["regret_rel"].transform(_rank).astype(int) if len(t) else [])
+    tied = _tied_col(t, "tied_with_best")
+    ranks = [shared_rank(g["regret_rel"], tied.loc[g.index]) for _, g in t.groupby("wd")]
+    t.insert(0, "rank", pd.concat(ranks).reindex(t.index).astype(int) if len(t) else [])
     t.insert(0, "scope", workload)
     return t.sort_values(["rank", "recipe", "wd"]).reset_index(drop=True)
 
@@ -89,21 +114,32 @@ def overall_ranking(transfer: pd.DataFrame) -> pd.DataFrame:
     """
     ranked = pd.concat([workload_ranking(transfer, wl) for wl in sorted(transfer["workload"].unique())],
                        ignore_index=True) if len(transfer) else transfer.assign(rank=[], scope=[])
+    ranked["plain_rank"] = ranked.groupby(["workload", "wd"])["regret_rel"].transform(_rank) if len(ranked) else []
     workloads = sorted(transfer["workload"].unique())
     rows = []
     for recipe, g in ranked.groupby("recipe", sort=True):
-        row = {"scope": "overall", "recipe": recipe, "mean_rank": g["rank"].astype(float).mean(),
+        # ties.py ranks on every resample by point regret_rel; the plain mean of the shown ranks would
+        # count a shared "=1" as a win, so the overall score is its overall_mean_rank when present.
+        row = {"scope": "overall", "recipe": recipe, "mean_rank": _first(g, "overall_mean_rank"),
+               "mean_rank_lo": _first(g, "overall_mean_rank_lo"), "mean_rank_hi": _first(g, "overall_mean_rank_hi"),
+               "tied_with_best": as_bool(_first(g, "overall_tied_with_best")),
                "n_workloads": int(g.loc[g["regret_rel"].notna(), "workload"].nunique())}
+        if not _finite(row["mean_rank"]):  # a transfer.csv without ties.py's columns
+            row["mean_rank"] = g["plain_rank"].astype(float).mean()
         for wl in workloads:
             row[f"regret_rel_{wl}"] = g.loc[g["workload"] == wl, "regret_rel"].mean()
         for k in ("recipe_arxiv", "recipe_distribution", "recipe_version"):
             row[k] = g[k].dropna().iloc[0] if k in g and g[k].notna().any() else None
         rows.append(row)
-    cols = ["scope", "recipe", "mean_rank", "n_workloads", *(f"regret_rel_{wl}" for wl in workloads),
-            "recipe_arxiv", "recipe_distribution", "recipe_version"]
+    cols = ["scope", "recipe", "mean_rank", "mean_rank_lo", "mean_rank_hi", "tied_with_best", "n_workloads",
+            *(f"regret_rel_{wl}" for wl in workloads), "recipe_arxiv", "recipe_distribution", "recipe_version"]
     out = pd.DataFrame(rows, columns=cols)
-    out.insert(1, "rank", _rank(out["mean_rank"]) if len(out) else [])
+    out.insert(1, "rank", shared_rank(out["mean_rank"], out["tied_with_best"]) if len(out) else [])
     return out.sort_values(["rank", "recipe"]).reset_index(drop=True)
+
+
+def _first(g: pd.DataFrame, col: str) -> Any:
+    return g[col].dropna().iloc[0] if col in g and g[col].notna().any() else None
 
 
 def leaderboard_table(transfer: pd.DataFrame) -> pd.DataFrame:
@@ -147,11 +183,12 @@ def _with_ci(x: Any, lo: Any, hi: Any, fmt: str) -> str:
 
 def _cells(row: pd.Series, many_wd: bool) -> dict[str, str]:
     edge = " †" if _flag(row.get("drift_edge")) else ""
-    cells = {"rank": str(row["rank"]) if _finite(row["regret_rel"]) else "–", "recipe": str(row["recipe"])}
+    cells = {"rank": _rank_cell(row) if _finite(row["regret_rel"]) else "–", "recipe": str(row["recipe"])}
     if many_wd:
         cells["wd"] = _fmt_num(row["wd"], "{:g}")
     cells.update({
-        "regret_rel": (_fmt_num(row["regret_rel"], "{:.2%}") if _finite(row["regret_rel"]) else "n/a") + edge,
+        "regret_rel [95% CI]": (_with_ci(row["regret_rel"], row.get("regret_rel_lo"), row.get("regret_rel_hi"),
+                                         "{:.2%}") if _finite(row["regret_rel"]) else "n/a") + edge,
         "regret": _with_ci(row["regret"], row.get("regret_lo"), row.get("regret_hi"), "{:.4f}"),
         "drift (oct/doubling) [95% CI]": _with_ci(row["drift"], row["drift_lo"], row["drift_hi"], "{:+.2f}")
         + edge,
@@ -160,6 +197,11 @@ def _cells(row: pd.Series, many_wd: bool) -> dict[str, str]:
         "widths": str(row["widths"]),
     })
     return cells
+
+
+def _rank_cell(row: pd.Series) -> str:
+    """"=1" for a recipe the paired CI cannot tell from the best (when more than one shares rank 1)."""
+    return f"={row['rank']}" if as_bool(row.get("tied_with_best")) and row.get("_n_tied", 1) > 1 else str(row["rank"])
 
 
 def _meta(row: pd.Series) -> tuple[str | None, str, str]:
@@ -191,21 +233,26 @@ def _sections(transfer: pd.DataFrame) -> list[tuple[str, list[str], list[list[An
     overall = overall_ranking(transfer)
     workloads = sorted(transfer["workload"].unique())
     rows = []
+    n_tied = int(overall["tied_with_best"].map(lambda x: as_bool(x) is True).sum()) if len(overall) else 0
     for _, r in overall.iterrows():
         arxiv, dist, ver = _meta(r)
         rels = [_fmt_num(r[f"regret_rel_{wl}"], "{:.2%}") for wl in workloads]
         covered = f"{r['n_workloads']} of {len(workloads)}"
-        rows.append([str(r["rank"]), str(r["recipe"]), _fmt_num(r["mean_rank"], "{:.2f}"), *rels, covered,
-                     (arxiv,), dist, ver])
+        rank = f"={r['rank']}" if as_bool(r["tied_with_best"]) and n_tied > 1 else str(r["rank"])
+        rows.append([rank, str(r["recipe"]), _with_ci(r["mean_rank"], r["mean_rank_lo"], r["mean_rank_hi"], "{:.2f}"),
+                     *rels, covered, (arxiv,), dist, ver])
     out.append(("Overall ranking: mean rank over workloads (by relative transfer regret at the widest width), "
                 "lower is better",
-                ["rank", "recipe", "mean rank", *(f"regret_rel {wl}" for wl in workloads), "scored on",
+                ["rank", "recipe", "mean rank [95% CI]", *(f"regret_rel {wl}" for wl in workloads), "scored on",
                  "citation", "distribution", "version"],
                 rows))
     many_wd = transfer.groupby("workload")["wd"].nunique().max() > 1 if len(transfer) else False
     for wl in sorted(transfer["workload"].unique()):
         rows, header = [], []
-        for _, r in workload_ranking(transfer, wl).iterrows():
+        ranked = workload_ranking(transfer, wl)
+        ranked["_n_tied"] = ranked.groupby("wd")["tied_with_best"].transform(
+            lambda t: int(t.map(lambda x: as_bool(x) is True).sum())) if "tied_with_best" in ranked else 1
+        for _, r in ranked.iterrows():
             cells = _cells(r, many_wd)
             arxiv, dist, ver = _meta(r)
             header = [*cells, "citation", "distribution", "version"]
@@ -225,7 +272,8 @@ def _notes(transfer: pd.DataFrame) -> list[str]:
     """Footnotes under the tables: the edge marker always, the one-seed caveat when it applies."""
     seeds = pd.to_numeric(transfer.get("n_seeds", pd.Series(dtype=float)), errors="coerce")
     na = not pd.to_numeric(transfer["regret_rel"], errors="coerce").notna().all() if len(transfer) else False
-    return [EDGE_NOTE] + ([NA_NOTE] if na else []) + ([SEED_NOTE] if len(seeds) and seeds.min() < 2 else [])
+    few = bool(len(seeds) and seeds.min() < 2)
+    return [EDGE_NOTE] + ([NA_NOTE] if na else []) + ([SEED_NOTE] if few else [TIE_NOTE] if len(seeds) else [])
 
 
 def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:

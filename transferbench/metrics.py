@@ -20,6 +20,7 @@ import pandas as pd
 
 from transferbench.aggregate import as_flag
 from transferbench.bootstrap import ci, cube, resamples, seed_means, stream
+from transferbench.ties import add_tie_columns, regret_rel_samples
 
 GROUP = ["workload", "recipe", "wd"]
 OPTIMA_COLUMNS = ["workload", "recipe", "wd", "width", "n_seeds", "opt_log2_lr", "opt_log2_lr_lo",
@@ -133,16 +134,19 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
 
 
 #: The lr sensitivity's window: every swept lr within this many octaves of the curve's argmin.
-SENSITIVITY_OCTAVES = 2.0
+SENSITIVITY_OCTAVES = 1.0
 
 
 def sensitivity(x: np.ndarray, y: np.ndarray, octaves: float = SENSITIVITY_OCTAVES) -> float:
     """lr sensitivity after Wortsman et al. 2023 (arXiv 2309.14322): mean of min(L, L0) - L* (y already
     capped) over the swept lrs within ``octaves`` of the argmin, not over the whole grid.
 
-    The window makes the number a property of the loss curve rather than of how wide somebody's grid
-    happened to be (Wortsman et al. average over their own fixed grid), and it is what an adaptive lr
-    search trains (search.py adds these points at the widest width): the same definition either way."""
+    A local version of theirs: what a factor-of-2 error in the lr costs, averaged with the optimum
+    itself. It is a property of the loss curve rather than of how wide somebody's grid happened to be
+    (Wortsman et al. average over their own fixed grid), and it is what the adaptive lr search trains
+    anyway (search.py), so the definition is the same for a grid and for a search. A two-octave window
+    would make the search train two more lrs at the widest, most expensive width: on the tiny profile's
+    6-point llama lattice, nearly the full grid."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(y)
     x, y = x[ok], y[ok]
@@ -209,7 +213,9 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
     a[:, ~alive, :] = np.nan
     # Row 0 of every (1 + B, ...) array is the estimate on all seeds, rows 1.. are bootstrap resamples,
     # the same seed draw for every width (so drift and regret CIs keep the across-width correlation).
-    means = seed_means(resamples(len(seeds), n_boot, stream(seed, key)), a)  # (1+B, W, L)
+    # One stream per (workload, wd), not per recipe: every recipe gets the same seed draws, so the
+    # leaderboard's differences between recipes are paired by seed (ties.py).
+    means = seed_means(resamples(len(seeds), n_boot, stream(seed, (key[0], key[2]))), a)  # (1+B, W, L)
     opt, opt_loss, edge = _optima(grid, means)
     tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
     t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
@@ -240,6 +246,7 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
         "recipe_distribution": first.get("recipe_distribution"),
         "recipe_version": first.get("recipe_version"),
     }
+    summary["_regret_rel"] = regret_rel_samples(regret, opt_loss[:, wide])
     ctx = {"group": g, "widths": widths, "grid": grid, "means": means, "opt": opt, "opt_loss": opt_loss,
            "edge": edge, "tuning": t, "widest": wide, "summary": summary}
     summary.update({name: hook(ctx) for name, hook in COLUMN_HOOKS.items()})
@@ -309,7 +316,9 @@ def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFra
         rows += r
         summaries.append(s)
     optima = pd.DataFrame(rows, columns=OPTIMA_COLUMNS)
+    samples = {(s["workload"], s["recipe"], s["wd"]): s.pop("_regret_rel") for s in summaries}
     transfer = pd.DataFrame(summaries, columns=[*TRANSFER_COLUMNS, *COLUMN_HOOKS])
+    transfer = add_tie_columns(transfer, samples)
     optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
     if len(wd_transfer):
         transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
