@@ -65,7 +65,8 @@ def add_tie_columns(transfer: pd.DataFrame, samples: dict[tuple, np.ndarray]) ->
         n = int(pd.to_numeric(g["n_seeds"], errors="coerce").min())
         for i, k in zip(rows, keys, strict=True):
             lo, hi = bootstrap_ci(samples[k][0], samples[k][1:], n)
-            out.at[i, "regret_rel_lo"], out.at[i, "regret_rel_hi"] = lo, hi
+            # clipped to the range of the statistic, as regret_lo is: a regret is >= 0 by construction
+            out.at[i, "regret_rel_lo"], out.at[i, "regret_rel_hi"] = (max(lo, 0.0) if np.isfinite(lo) else lo), hi
         if np.isfinite(s[:, 0]).any():
             lo, hi, tied = _vs(s, int(np.nanargmin(s[:, 0])), n)
             for j, i in enumerate(rows):
@@ -86,7 +87,7 @@ def _overall(out: pd.DataFrame, ranks: dict[str, list[np.ndarray]], n: int) -> N
     lo, hi, tied = _vs(mean, int(np.argmin(mean[:, 0])), n)
     for j, name in enumerate(recipes):
         at = out.index[out["recipe"] == name]
-        ci_lo, ci_hi = bootstrap_ci(mean[j, 0], mean[j, 1:], n)
+        ci_lo, ci_hi = np.clip(bootstrap_ci(mean[j, 0], mean[j, 1:], n), 1.0, float(len(recipes)))  # ranks 1..R
         for i in at:
             out.at[i, "overall_mean_rank"] = float(mean[j, 0])
             out.at[i, "overall_mean_rank_lo"], out.at[i, "overall_mean_rank_hi"] = ci_lo, ci_hi
