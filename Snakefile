@@ -55,6 +55,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/train.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/analysis.smk"
 
 

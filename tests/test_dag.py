@@ -216,12 +216,16 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     # shell (a space) and is not ASCII: an unquoted path in any rule's command would write elsewhere.
     profile = copy.deepcopy(SMOKE)
     profile["results_dir"] = "results smoke ü"
+    # the corpus is the checkout's own text; its paths are relative to the working directory, so absolute here
+    corpus = profile["data"]["repo-text"]
+    corpus["files"] = [str(REPO / f) for f in corpus["files"]]
     (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
     res = snakemake(["--cores", "2", "--configfile", str(tmp_path / "smoke.yaml"), "-p"], cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
     out = tmp_path / "results smoke ü"
     assert "python -m transferbench train --workload" in res.stdout + res.stderr  # -p shows the command
     assert {p.name for p in tmp_path.iterdir()} == {out.name, ".snakemake", "smoke.yaml"}
+    assert "python -m transferbench prepare-data --kind text" in res.stdout + res.stderr
     manifests = list((out / "runs").rglob("job.json"))
     assert len(manifests) == LINES  # one manifest per sweep line
     runs = pd.read_csv(out / "tables" / "runs.csv")
@@ -235,6 +239,12 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     assert (pair["eval_loss"] == pair["eval_loss_indep"]).all()
     assert (pair["shared_with"].isna() ^ pair["shared_with_indep"].isna()).all()  # exactly one of them trained
     assert runs["trainer_fingerprint"].nunique() < len(runs)
+    # llama trained on the prepared corpus, and every record names the manifest it read
+    manifest = out / "data" / "repo-text" / "manifest.json"
+    assert json.loads(manifest.read_text())["tokenizer"]["kind"] == "bpe"
+    one = tmp_path / runs.loc[runs["workload"] == "llama", "run_dir"].iloc[0] / "record.json"
+    llama = json.loads(one.read_text())["data"]
+    assert llama["kind"] == "tokens" and llama["manifest"] == "results smoke ü/data/repo-text/manifest.json"
     for name in ("optima.csv", "transfer.csv", "coord_check.csv"):
         assert (out / "tables" / name).stat().st_size > 0
     for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):

@@ -1,7 +1,7 @@
 """The command line: ``transferbench <verb>`` (or ``python -m transferbench <verb>``), one plain
 function per verb. Flags are the config keys of docs/design.md §2 with dashes (``--base-width``).
 
-Verbs: train, recipes, show-recipe, aggregate, metrics, plots, leaderboard, grid.
+Verbs: train, recipes, show-recipe, aggregate, metrics, plots, leaderboard, grid, prepare-data, cost.
 Logs go to stderr; interactive runs show a progress bar.
 """
 
@@ -170,6 +170,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from transferbench import __version__
     from transferbench.cli_analysis import add_analysis_commands
+    from transferbench.cli_data import add_data_commands
 
     parser = _Parser(
         prog="transferbench", description="Does a learning rate tuned on a narrow model transfer to a wide one?"
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show_recipe, log2_lr=-6.0)
 
     add_analysis_commands(sub)
+    add_data_commands(sub)
     return parser
 
 

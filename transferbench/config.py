@@ -22,7 +22,7 @@ from transferbench.settings import COMMON, RunConfig, Setting, settings_of
 _UNHASHED = ("threads",)
 #: Settings added after record schema 2, left out of the hash while at this value, so that every
 #: schema-2 record keeps its hash (a run on another data source is a different run and hashes so).
-_HASH_UNLESS = {"data_source": "generated", "compile": False}
+_HASH_UNLESS = {"data_source": "generated", "compile": False, "data_path": "", "augment": True}
 
 
 class ConfigError(ValueError):

@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from transferbench.data_grid import workload_data
 from transferbench.record import RECORD_NAME
 
 #: Profile-level run settings that apply to every workload unless a workload overrides them.
@@ -96,9 +97,14 @@ class Job:
         return "python -m transferbench train " + " ".join(shlex.quote(a) for a in self.args)
 
 
-def run_settings(profile: dict[str, Any], workload: str, spec: dict[str, Any]) -> dict[str, Any]:
+def run_settings(profile: dict[str, Any], workload: str, spec: dict[str, Any], width: int | None = None
+                 ) -> dict[str, Any]:
+    """The settings of a workload's runs: the profile's run keys, its ``settings``, and at ``width`` its
+    ``width_settings`` entry for that width (e.g. a token budget per width)."""
     settings = {k: profile[k] for k in PROFILE_RUN_KEYS if k in profile}
     settings.update(spec.get("settings") or {})
+    if width is not None:
+        settings.update((spec.get("width_settings") or {}).get(int(width)) or {})
     return settings
 
 
@@ -116,6 +122,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
     out: list[Job] = []
     for workload, spec in profile["workloads"].items():
         settings = run_settings(profile, workload, spec)
+        data_flags, data_manifest = workload_data(profile, workload, spec)
         seeds = tuple(int(s) for s in spec.get("seeds") or profile["seeds"])
         lrs = tuple(float(x) for x in spec["log2_lrs"])
         chunks = [(seeds, lrs)] if per_line else [((s,), (x,)) for s in seeds for x in lrs]
@@ -128,6 +135,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                 previous: Job | None = None
                 tuning: Job | None = None
                 for width in order:
+                    settings = run_settings(profile, workload, spec, width)
                     for chunk_seeds, chunk in chunks:
                         job = Job(workload, recipe, width, float(wd), chunk_seeds, chunk, results_dir=results_dir,
                                   per_run=not per_line, adaptive=adaptive)
@@ -140,6 +148,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                             args += ["--" + key.replace("_", "-"), str(value)]
                         for key, value in sorted(options.items()):
                             args += ["--recipe-option", f"{key}={value}"]
+                        args += data_flags
                         args += ["--out", job.out_template, "--manifest", job.manifest,
                                  "--shared-dir", f"{results_dir}/runs/_trained"]
                         needs: tuple[str, ...] = ()
@@ -156,6 +165,8 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                             needs = tuple(dict.fromkeys(j.manifest for j in (previous, tuning) if j is not None))
                         if profile.get("replace"):  # after a profile edit: retrain what changed
                             args.append("--replace")
+                        if data_manifest is not None:
+                            needs = (data_manifest, *needs)
                         out.append(replace(job, args=tuple(args), needs=needs))
                     previous = out[-1]
                     tuning = tuning or out[-1]

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from transferbench.config import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
+from transferbench.data_grid import check_data, workload_data
 from transferbench.grid import PROFILE_RUN_KEYS, fmt, run_settings
 
 #: Grid keys of a workload's spec -> the run setting each of their values becomes.
@@ -79,6 +80,7 @@ def check_profile(profile: dict[str, Any]) -> None:
     for workload, spec in workloads.items():
         _check_runs(workload, spec, profile, recipes)
     _check_search(profile)
+    check_data(profile)
 
 
 def _check_search(profile: dict[str, Any]) -> None:
@@ -149,15 +151,19 @@ def _check_options(options: Any, used: dict[str, None]) -> None:
 def _check_runs(workload: str, spec: dict[str, Any], profile: dict[str, Any], recipes: list[str]) -> None:
     """Every run of one workload's grid resolved: each value is checked in the company of the others."""
     options = profile.get("recipe_options") or {}
-    settings = run_settings(profile, workload, spec)
+    extra = sorted(set(spec.get("width_settings") or {}) - {int(w) for w in spec["widths"]})
+    if extra:
+        raise ConfigError(f"workloads.{workload}.width_settings: width {extra[0]} is not in widths")
     grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], spec["log2_lrs"], spec["wds"],
                              spec.get("seeds") or profile["seeds"])
+    flags, _ = workload_data(profile, workload, spec)  # data: NAME sets data_source and data_path
+    data = {flags[i].lstrip("-").replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)}
     try:
         for recipe, width, log2_lr, wd, seed in grid:
             resolve_run_config({
                 "workload": workload, "recipe": recipe, "recipe_options": options.get(recipe) or {},
                 "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
-                "seed": seed, **settings,
+                "seed": seed, **run_settings(profile, workload, spec, width), **data,
             })
     except ConfigError as exc:
         raise ConfigError(_locate(exc, f"workloads.{workload}", spec, profile)) from None

@@ -109,7 +109,10 @@ class RunConfig(Mapping):
     adam_eps: float = setting(1e-8, "AdamW epsilon", POSITIVE)
     sigma: float = setting(1.0, "matrix init std is sigma/sqrt(fan_in) x the recipe's init multiplier", POSITIVE)
     data_seed: int = setting(0, "seed of the generated task (the same for every run of a sweep)", COUNT0)
-    data_source: str = setting("generated", "where the data come from: a source of the workload's spec")
+    data_source: str = setting("generated", "where the data come from: a source of the workload's spec "
+                               "(llama: generated or tokens; resnet: generated or cifar10)")
+    data_path: str = setting("", "a prepared data set's manifest.json (data_source tokens or cifar10; "
+                             "`transferbench prepare-data`, or a profile's data: section)")
     eval_batches: int = setting(4, "fixed held-out batches for eval_loss", COUNT)
     log_every: int = setting(0, "record the training loss every N steps; 0 = about 100 points", COUNT0)
     diag_points: int = setting(4, "diagnostic snapshots (singular values, gains) during training", COUNT)

@@ -81,6 +81,8 @@ MARKOV_MAX_STATES = 1 << 22
 def _llama_check(cfg: dict[str, Any]) -> str | None:
     if cfg["width"] % cfg["head_dim"]:
         return f"width: {cfg['width']} is not a multiple of head_dim={cfg['head_dim']}"
+    if cfg.get("data_source", "generated") != "generated":
+        return None  # a prepared corpus: its vocab is checked against the manifest when the data load
     if cfg["seq_len"] < cfg["markov_order"]:
         return f"seq_len: must be >= markov_order={cfg['markov_order']}, got {cfg['seq_len']}"
     if cfg["vocab_size"] ** cfg["markov_order"] > MARKOV_MAX_STATES:
@@ -110,7 +112,8 @@ class LlamaSettings:
 register(WorkloadSpec(
     name="llama", summary="LLaMA-style decoder (RMSNorm, RoPE, SwiGLU) on a generated Markov token stream",
     settings=LlamaSettings, overrides={"batch_size": 16},
-    model="transferbench.workloads:llama_model", sources={"generated": "transferbench.workloads:markov_source"},
+    model="transferbench.workloads:llama_model", sources={"generated": "transferbench.workloads:markov_source",
+                                                         "tokens": "transferbench.workloads:token_source"},
     loss="transferbench.workloads:lm_loss", loss_unit="nats/token", throughput_unit="tokens/s",
     items_per_batch=lambda c: c["batch_size"] * c["seq_len"], check=_llama_check, priority=2,
 ))
@@ -124,6 +127,7 @@ class ResNetSettings:
     num_classes: int = setting(10, "classes", Bound(2))
     image_noise: float = setting(1.0, "pixel noise on the class templates (eval ~0.4 nats at d=8, 400 steps)",
                                  NONNEG)
+    augment: bool = setting(True, "cifar10: random crop and flip, drawn from (seed, step)")
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,8 @@ class MLPSettings:
 register(WorkloadSpec(
     name="resnet", summary="CIFAR-style ResNet with BatchNorm on generated 10-class template images",
     settings=ResNetSettings, overrides={"depth": 1, "batch_size": 128},
-    model="transferbench.workloads:resnet_model", sources={"generated": "transferbench.workloads:image_source"},
+    model="transferbench.workloads:resnet_model", sources={"generated": "transferbench.workloads:image_source",
+                                                          "cifar10": "transferbench.workloads:cifar_source"},
     loss="transferbench.workloads:classification_loss", loss_unit="nats", throughput_unit="samples/s",
     items_per_batch=lambda c: c["batch_size"], priority=1,
 ))

@@ -78,6 +78,29 @@ def image_source(cfg: RunConfig) -> data.Source:
                                noise=cfg.settings.image_noise, data_seed=int(cfg.data_seed))
 
 
+def token_source(cfg: RunConfig) -> data.Source:
+    from transferbench.data.tokens import TokenWindows
+
+    return TokenWindows(_data_path(cfg), cfg.settings.seq_len, int(cfg.batch_size), cfg.settings.vocab_size,
+                        data_seed=int(cfg.data_seed))
+
+
+def cifar_source(cfg: RunConfig) -> data.Source:
+    from transferbench.data.cifar import CifarImages
+
+    return CifarImages(_data_path(cfg), cfg.settings.image_size, cfg.settings.num_classes, int(cfg.batch_size),
+                       augment=cfg.settings.augment, data_seed=int(cfg.data_seed))
+
+
+def _data_path(cfg: RunConfig) -> str:
+    from transferbench.data.prepared import DataError
+
+    if not cfg.data_path:
+        raise DataError(f"data_path: data_source {cfg.data_source!r} reads a prepared data set; give its "
+                        "manifest.json (transferbench prepare-data)")
+    return str(cfg.data_path)
+
+
 def teacher_source(cfg: RunConfig) -> data.Source:
     return data.TeacherRegression(cfg.settings.in_dim, cfg.settings.out_dim, int(cfg.batch_size),
                                   teacher_width=cfg.settings.teacher_width, teacher_depth=cfg.settings.teacher_depth,
