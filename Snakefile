@@ -18,7 +18,7 @@ sys.path.insert(0, workflow.basedir)  # a source checkout works even before `pip
 
 from transferbench.config import ConfigError  # noqa: E402
 from transferbench.grid import jobs  # noqa: E402
-from transferbench.profile import check_profile, schema_problem  # noqa: E402
+from transferbench.profile import check_profile, command_line_lists, schema_problem  # noqa: E402
 
 
 # The default profile is loaded only when no --configfile is given. Snakemake would otherwise merge a
@@ -34,6 +34,8 @@ if not workflow.overwrite_configfiles:
 # validate() only says that the correct key is missing; validate() then fills in the schema's defaults.
 # (A YAML syntax error in a --configfile is reported by Snakemake before this file runs, without the
 # file or line: `transferbench grid --configfile FILE` names both.)
+# `--config seeds=[0]` reaches us as ['0']: numbers typed on the command line are numbers.
+config.update(command_line_lists(config))
 _problem = schema_problem(config)
 if _problem:
     raise WorkflowError(f"invalid config: {_problem}")

@@ -218,6 +218,18 @@ def load_profile(path: str | Path) -> dict[str, Any]:
     return profile
 
 
+def command_line_lists(profile: dict[str, Any]) -> dict[str, list[Any]]:
+    """Top-level lists whose items are strings that read as numbers (``--config seeds=[0]`` gives ['0']),
+    with those items as numbers; other lists are left alone."""
+    out = {}
+    for key, value in profile.items():
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            parsed = [yaml.safe_load(v) for v in value]
+            if all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parsed):
+                out[key] = parsed
+    return out
+
+
 def schema_problem(profile: Any) -> str | None:
     """The first violation of workflow/schemas/config.schema.yaml as ``key.path: message``, or None."""
     if not SCHEMA.exists():
