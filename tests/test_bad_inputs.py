@@ -248,6 +248,16 @@ def test_every_numeric_setting_has_bounds_and_help() -> None:
     (lambda c: c["workloads"]["mlp"].update(wds=[0.1, 0.10000001]), "name the same run directory"),
     (lambda c: c["workloads"]["mlp"].update(recipes=["mup", "mup"]), "workloads.mlp.recipes: repeated"),
     (lambda c: c["workloads"]["llama"]["settings"].update(sigma=float("nan")), "settings.sigma: must be finite"),
+    (lambda c: c["workloads"]["mlp"].update(width_settings={99: {"steps": 5}}),
+     "workloads.mlp.width_settings: width 99 is not in widths"),
+    (lambda c: c["workloads"]["mlp"].update(width_settings={32: {"steps": 0}}), "workloads.mlp.*steps: must be >= 1"),
+    (lambda c: c["workloads"]["llama"].update(data="nowhere"),
+     "workloads.llama.data: 'nowhere' is not an entry of data: \\(known: repo-text\\)"),
+    (lambda c: c["workloads"]["resnet"].update(data="repo-text"),
+     "workloads.resnet.data: 'repo-text' is text data, which resnet cannot read \\(its sources: generated, cifar10\\)"),
+    (lambda c: c["workloads"]["llama"]["settings"].update(data_path="x"),
+     "workloads.llama.settings: data_source and data_path are set by data: 'repo-text'"),
+    (lambda c: c["data"]["repo-text"].update(files=None), "data.repo-text: a text corpus needs files or dataset"),
 ])
 def test_check_profile_without_the_schema(mutate, message: str) -> None:
     """What the Snakefile calls after its own schema step, and a wheel (no schema file) relies on."""
@@ -257,9 +267,15 @@ def test_check_profile_without_the_schema(mutate, message: str) -> None:
         check_profile(bad)
 
 
-@pytest.mark.parametrize("name", ["config", "smoke", "paper"])
+@pytest.mark.parametrize("name", [p.stem for p in sorted((REPO / "config").glob("*.yaml"))])
 def test_the_shipped_profiles_load(name: str) -> None:
     assert load_profile(REPO / "config" / f"{name}.yaml")["workloads"]
+
+
+def test_numbers_typed_on_the_command_line_are_numbers() -> None:
+    from transferbench.profile import command_line_lists
+
+    assert command_line_lists({"seeds": ["0", "1"], "recipes": ["mup"], "x": 1}) == {"seeds": [0, 1]}
 
 
 def test_markov_state_limit_is_the_generators() -> None:

@@ -1,14 +1,17 @@
 """What a profile costs: model FLOPs per training item from stated formulas, and GPU-hours at a stated MFU.
 
 Formulas (training = forward + backward = 3 x forward; a multiply-add is 2 FLOPs):
-- llama, per token: 6·N + 6·L·T·d, with N = L·(4d² + 3·r·d²) + d·V the matmul parameters (attention
+- llama, per token: 6·N + 12·L·T·d, with N = L·(4d² + 3·r·d²) + d·V the matmul parameters (attention
   q, k, v, o; SwiGLU's three r·d x d matrices; the untied output head), embeddings excluded (a lookup
-  is not a matmul), and 6·L·T·d the attention scores and values at context T (Kaplan et al. 2020,
-  arXiv 2001.08361, Table 1; no causal halving, as a dense kernel computes the masked half).
+  is not a matmul), and 12·L·T·d the attention scores QKᵀ and the weighted values at context T, forward
+  and backward (Chowdhery et al. 2022, PaLM, arXiv 2204.02311, App. B; nanoGPT's estimate_mfu; no
+  causal halving, as a dense kernel computes the masked half). Kaplan et al. 2020's 6·L·T·d counts
+  half of it. tests/test_cost.py checks the sum against torch's FlopCounterMode.
 - resnet, per image: 3 x Σ over convolutions of 2·k²·C_in·C_out·H_out·W_out, plus 6·4w·classes for
   the classifier (He et al. 2016's CIFAR ResNet: stem 3x3, stages of w, 2w, 4w channels at S, S/2, S/4,
-  a 1x1 shortcut where the shape changes); BatchNorm and ReLU are not counted.
-- mlp, per sample: 6·(in·d + depth·d² + d·out).
+  a 1x1 shortcut where the shape changes), minus the stem's input gradient (the images need none);
+  BatchNorm and ReLU are not counted.
+- mlp, per sample: 6·(in·d + depth·d² + d·out) − 2·in·d (no gradient for the inputs).
 GPU-hours = Σ over runs of FLOPs per item x items per run / (peak x MFU) / 3600, with the peak dense
 bf16 FLOP/s of :data:`PEAK_BF16` (vendor data sheets, without sparsity). An adaptive lr search trains
 a subset of the lattice: the estimate counts every lattice lr, an upper bound. Pure Python.
@@ -28,7 +31,7 @@ PEAK_BF16 = {"H100-SXM": 989e12, "H100-PCIe": 756e12, "A100": 312e12, "L40S": 36
 
 def llama_flops(d: int, depth: int, ffn_ratio: int, vocab: int, seq_len: int) -> float:
     n = depth * (4 * d * d + 3 * ffn_ratio * d * d) + d * vocab
-    return 6.0 * n + 6.0 * depth * seq_len * d
+    return 6.0 * n + 12.0 * depth * seq_len * d
 
 
 def resnet_flops(w: int, depth: int, size: int, classes: int) -> float:
@@ -45,11 +48,12 @@ def resnet_flops(w: int, depth: int, size: int, classes: int) -> float:
             if cin != cout:
                 fwd += conv(1, cin, cout, side)
             cin = cout
-    return 3.0 * fwd + 6.0 * 4 * w * classes
+    stem = conv(3, 3, w, size)
+    return 3.0 * fwd - stem + 6.0 * 4 * w * classes
 
 
 def mlp_flops(d: int, depth: int, d_in: int, d_out: int) -> float:
-    return 6.0 * (d_in * d + depth * d * d + d * d_out)
+    return 6.0 * (d_in * d + depth * d * d + d * d_out) - 2.0 * d_in * d
 
 
 def per_item(cfg: Any) -> tuple[float, float]:

@@ -1,0 +1,69 @@
+"""The cost verb: FLOPs formulas against torch's own count on small models, GPU-hours that add up, and
+the numbers the README states are what `transferbench cost` prints."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from transferbench.config import resolve_run_config
+from transferbench.cost import PEAK_BF16, llama_flops, mlp_flops, profile_cost, resnet_flops
+from transferbench.profile import load_profile
+from transferbench.workloads import build_workload
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def counted(cfg) -> float:
+    """torch's count of one training step (forward + backward), per item."""
+    torch.manual_seed(0)
+    wl = build_workload(cfg, 1.0, torch.device("cpu"))
+    x, y = wl.train_batch(0)
+    # SDPA's math backend is plain matmuls, which the counter sees (the fused CPU kernel it does not)
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+        wl.loss_fn(wl.model(x).float(), y).backward()
+    items = x.numel() if cfg.workload == "llama" else x.shape[0]
+    return counter.get_total_flops() / items
+
+
+@pytest.mark.parametrize(("workload", "settings", "formula"), [
+    ("llama", {"width": 64, "depth": 2, "seq_len": 64, "vocab_size": 128, "batch_size": 2},
+     lambda c: llama_flops(64, 2, c.settings.ffn_ratio, 128, 64)),
+    ("resnet", {"width": 8, "depth": 1, "image_size": 16, "batch_size": 4},
+     lambda c: resnet_flops(8, 1, 16, 10)),
+    ("mlp", {"width": 64, "depth": 3, "batch_size": 8},
+     lambda c: mlp_flops(64, 3, c.settings.in_dim, c.settings.out_dim)),
+])
+def test_the_formulas_match_torchs_count(workload: str, settings: dict, formula) -> None:
+    cfg = resolve_run_config({"workload": workload, "recipe": "standard", "base_width": settings["width"],
+                              "log2_lr": -6, **settings})
+    # torch counts matmuls and convolutions, exactly what the formulas count (not norms or activations)
+    assert formula(cfg) == pytest.approx(counted(cfg), rel=1e-9)
+
+
+def test_gpu_hours_add_up() -> None:
+    profile = load_profile(REPO / "config" / "paper.yaml")
+    rows = {r["workload"]: r for r in profile_cost(profile, "H100-SXM", 0.4)}
+    assert rows["llama"]["runs"] == 5 * 5 * 9 * 3  # recipes x widths x lrs x seeds
+    assert rows["llama"]["gpu_hours"] == pytest.approx(rows["llama"]["flops"] / (PEAK_BF16["H100-SXM"] * 0.4) / 3600)
+    # a width's own budget: the widest runs cost more than 4x the next (20 tokens per parameter)
+    slower = {r["workload"]: r for r in profile_cost(profile, "A100", 0.4)}
+    assert slower["llama"]["gpu_hours"] == pytest.approx(rows["llama"]["gpu_hours"] * 989 / 312)
+    with pytest.raises(ValueError, match="mfu: must be in"):
+        profile_cost(profile, "A100", 1.5)
+
+
+@pytest.mark.parametrize("profile", ["paper.yaml", "paper-small.yaml"])
+def test_the_readme_states_what_cost_prints(profile: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "transferbench", "cost", str(REPO / "config" / profile)],
+                         capture_output=True, text=True, check=True).stdout
+    total = re.search(r"^total\s+\d+\s+[\d,]+\s+([\d,.]+)", out, re.M).group(1)
+    readme = (REPO / "README.md").read_text()
+    assert f"{total} GPU-hours" in readme, (profile, total)
