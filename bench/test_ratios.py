@@ -28,9 +28,11 @@ from transferbench.train import setup, train
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
-TINY = {"llama": {"steps": 40, "batch_size": 16, "seq_len": 128, "depth": 2, "vocab_size": 64, "wd": 1.0},
-        "resnet": {"steps": 40, "batch_size": 64, "image_size": 16, "depth": 1, "wd": 0.1},
-        "mlp": {"steps": 100, "batch_size": 128, "depth": 3, "wd": 1.0}}
+# The tiny profile's runs (config/config.yaml), full length: the diagnostics' cost is per snapshot,
+# not per step, so shorter runs would overstate it.
+TINY = {"llama": {"steps": 200, "batch_size": 16, "seq_len": 128, "depth": 2, "vocab_size": 64, "wd": 1.0},
+        "resnet": {"steps": 120, "batch_size": 64, "image_size": 16, "depth": 1, "wd": 0.1},
+        "mlp": {"steps": 300, "batch_size": 128, "depth": 3, "wd": 1.0}}
 BASE = {"llama": 32, "resnet": 8, "mlp": 64}
 
 
@@ -56,7 +58,7 @@ def bare_loop(c) -> float:
     return time.perf_counter() - t0
 
 
-def interleaved(a, b, reps: int = 3) -> tuple[float, float]:
+def interleaved(a, b, reps: int = 2) -> tuple[float, float]:
     """min over reps of a() and of b(), alternating, so drifts of the machine hit both alike."""
     ta, tb = [], []
     for _ in range(reps):

@@ -67,7 +67,9 @@ def test_grid_expands_every_workload_recipe_width_and_lr() -> None:
         f"results-smoke/runs/{one.line}_s0/lr-6/record.json"]
     for grid in (all_jobs, per_run):
         assert len({j.manifest for j in grid}) == len({j.log for j in grid}) == len(grid)
-        assert not any(j.needs for j in grid)  # a fixed grid: every line runs at once
+        # a fixed grid: every line runs at once, llama's once its corpus is prepared
+        corpus = ("results-smoke/data/repo-text/manifest.json",)
+        assert all(j.needs == (corpus if j.workload == "llama" else ()) for j in grid)
 
 
 def test_an_adaptive_line_reads_the_narrower_and_the_tuning_width() -> None:
@@ -234,7 +236,8 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     assert {str(Path(r["record"]).parent) for r in listed} == set(runs["run_dir"])
     # At the base width (m = 1) mup and mup-independent-wd are one training: trained once, shared once.
     base = runs[runs["width"] == runs["base_width"]].set_index(["workload", "recipe", "log2_lr"])
-    pair = base.loc[("llama", "mup")].join(base.loc[("llama", "mup-independent-wd")], rsuffix="_indep", how="inner")
+    pair = base.loc[("llama", "mup")].merge(base.loc[("llama", "mup-independent-wd")], left_index=True,
+                                            right_index=True, suffixes=("", "_indep"))
     assert len(pair) and (pair["trainer_fingerprint"] == pair["trainer_fingerprint_indep"]).all()
     assert (pair["eval_loss"] == pair["eval_loss_indep"]).all()
     assert (pair["shared_with"].isna() ^ pair["shared_with_indep"].isna()).all()  # exactly one of them trained

@@ -102,7 +102,7 @@ def workload_ranking(transfer: pd.DataFrame, workload: str) -> pd.DataFrame:
     ranks = [shared_rank(g["regret_rel"], tied.loc[g.index]) for _, g in t.groupby("wd")]
     t.insert(0, "rank", pd.concat(ranks).reindex(t.index).astype(int) if len(t) else [])
     t.insert(0, "scope", workload)
-    return t.sort_values(["rank", "recipe", "wd"]).reset_index(drop=True)
+    return t.sort_values(["rank", "regret_rel", "recipe", "wd"]).reset_index(drop=True)
 
 
 def overall_ranking(transfer: pd.DataFrame) -> pd.DataFrame:
@@ -135,7 +135,7 @@ def overall_ranking(transfer: pd.DataFrame) -> pd.DataFrame:
             *(f"regret_rel_{wl}" for wl in workloads), "recipe_arxiv", "recipe_distribution", "recipe_version"]
     out = pd.DataFrame(rows, columns=cols)
     out.insert(1, "rank", shared_rank(out["mean_rank"], out["tied_with_best"]) if len(out) else [])
-    return out.sort_values(["rank", "recipe"]).reset_index(drop=True)
+    return out.sort_values(["rank", "mean_rank", "recipe"]).reset_index(drop=True)
 
 
 def _first(g: pd.DataFrame, col: str) -> Any:

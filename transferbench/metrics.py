@@ -20,7 +20,7 @@ import pandas as pd
 
 from transferbench.aggregate import as_flag
 from transferbench.bootstrap import ci, cube, resamples, seed_means, stream
-from transferbench.ties import add_tie_columns, regret_rel_samples
+from transferbench.ties import TIE_COLUMNS, add_tie_columns, regret_rel_samples
 
 GROUP = ["workload", "recipe", "wd"]
 OPTIMA_COLUMNS = ["workload", "recipe", "wd", "width", "n_seeds", "opt_log2_lr", "opt_log2_lr_lo",
@@ -319,6 +319,7 @@ def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFra
     samples = {(s["workload"], s["recipe"], s["wd"]): s.pop("_regret_rel") for s in summaries}
     transfer = pd.DataFrame(summaries, columns=[*TRANSFER_COLUMNS, *COLUMN_HOOKS])
     transfer = add_tie_columns(transfer, samples)
+    transfer = transfer[[*TRANSFER_COLUMNS, *TIE_COLUMNS, *COLUMN_HOOKS]]  # hooks last (docs/extending.md)
     optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
     if len(wd_transfer):
         transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
