@@ -83,6 +83,9 @@ class Line:
 
     def run(self) -> dict[str, Any]:
         """Train the line; return its manifest."""
+        # torch loads here, before any run's lock is taken: a Ctrl-C during `import torch` could leave its
+        # thread pools half made, and the interpreter hung at exit (seen once in CI) instead of exiting 130.
+        import transferbench.train  # noqa: F401
         done: dict[tuple[int, float], dict[str, Any]] = {}
         plan = self.plan() if self.lr_search == "adaptive" else None
         means: dict[float, float] = {}
