@@ -219,8 +219,11 @@ def test_a_run_locked_by_another_process_is_refused(root: Path) -> None:
 def test_ctrl_c_is_one_line_and_exit_130(root: Path, tmp_path: Path) -> None:
     out = tmp_path / "long"
     before = snapshot(root)
+    # A background job of a non-interactive shell (`cmd &`, e.g. CI run under nohup) ignores SIGINT and its
+    # children inherit that; Python then keeps it ignored. The child gets the default, as a terminal's would.
     proc = subprocess.Popen([sys.executable, "-m", "transferbench", *train_argv({"--steps": "100000",
-                             "--out": str(out)})], cwd=root, stderr=subprocess.PIPE, text=True)
+                             "--out": str(out)})], cwd=root, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out / ".lock").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # the lock is taken after every check, just before training starts

@@ -1,7 +1,7 @@
 """Confidence intervals over seeds for the transfer metrics (docs/design.md §6): one bootstrap over seed ids
-per (workload, recipe, wd) group, all widths resampled jointly, reported as t intervals on the bootstrap
-standard error (Efron & Tibshirani 1993, §12.2), which stay honest with two or three seeds where the
-percentile interval does not. numpy/pandas only.
+per (workload, wd), the same seed draws for every recipe (paired, ties.py) and all widths resampled
+jointly, reported as t intervals on the bootstrap standard error (Efron & Tibshirani 1993, §12.2), which
+stay honest with two or three seeds where the percentile interval does not. numpy/pandas only.
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ def seed_means(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
     den = np.tensordot(weights, ok.astype(float), axes=(1, 0))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
+
+
+def on_seeds(a: np.ndarray, seeds: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """A (S, ...) array over the sorted seed ids ``seeds`` re-indexed onto the sorted ids ``union`` (a
+    superset), NaN rows for the seeds it lacks: so that one resample matrix over ``union`` draws the same
+    seed ids for every group (a paired bootstrap) and seed_means skips a missing seed."""
+    out = np.full((len(union), *a.shape[1:]), np.nan)
+    out[np.searchsorted(union, seeds)] = a
+    return out
 
 
 def resamples(n_seeds: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,5 +90,6 @@ def ci(values: np.ndarray, n_seeds: int) -> tuple[float, float]:
 
 
 def stream(seed: int, key: tuple) -> np.random.Generator:
-    # One stream per group, so a group's CI does not change when other recipes are added.
+    # One stream per key, so a group's CI does not change when other workloads are added (metrics keys
+    # it by (workload, wd): every recipe of a workload draws the same seed ids).
     return np.random.default_rng([seed, zlib.crc32(repr(key).encode())])

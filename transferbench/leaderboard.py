@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from transferbench.aggregate import as_flag
-from transferbench.ties import as_bool
+from transferbench.ties import as_bool, plain_rank, shared_rank
 
 CSV_COLUMNS = ["scope", "rank", "tied_with_best", "recipe", "wd", "mean_rank", "mean_rank_lo", "mean_rank_hi",
                "regret_rel", "regret_rel_lo", "regret_rel_hi", "vs_best_lo", "vs_best_hi", "regret", "regret_lo",
@@ -27,10 +27,10 @@ EDGE_NOTE = ("† an optimal lr lies on the edge of the lr grid for some width: 
              "not an estimate (widen the lr grid)")
 NA_NOTE = ("n/a: no score, because every run at the tuning width or at the widest width diverged (or the "
            "sweep has a single width); such rows are ranked last.")
-TIE_NOTE = ("=1: not distinguishable from the best at 95% — the paired bootstrap over seeds (every recipe "
-            "resampled with the same seed draws; a seed is the same data and init for every recipe) gives a CI "
-            "of the difference in regret_rel (overall: in mean rank) that includes 0. Such recipes share rank "
-            "1; the others are ranked after them by point estimate.")
+TIE_NOTE = ("=1: not distinguishable from the best at 95% (paired bootstrap over seeds, CI of the difference "
+            "includes 0): every recipe is resampled with the same seed draws (a seed is the same data and init "
+            "for every recipe), and the difference is in regret_rel (overall: in mean rank). Such recipes share "
+            "rank 1; the others are ranked after them by point estimate.")
 SEED_NOTE = ("One seed per run, so no confidence intervals: a regret_rel difference of the size of the "
              "seed-to-seed noise (unmeasured here) is a tie, not a ranking. Add seeds to the profile "
              "(seeds: [0, 1, 2]) for bootstrap intervals.")
@@ -72,23 +72,6 @@ def _flag(x: Any) -> bool:
     return bool(as_flag(pd.Series([x])).iloc[0])
 
 
-def _rank(values: pd.Series) -> pd.Series:
-    """1 = lowest; ties share the better rank; missing values rank last."""
-    filled = values.astype(float).fillna(math.inf)
-    return filled.rank(method="min").astype(int)
-
-
-def shared_rank(values: pd.Series, tied: pd.Series) -> pd.Series:
-    """Ranks by value, except that every row tied with the best (ties.py: the paired CI of the difference
-    includes 0) shares rank 1 and the others are ranked after them. Without tie flags: plain ranks."""
-    ties = tied.map(as_bool)
-    if not ties.map(lambda x: x is True).any():
-        return _rank(values)
-    shared = ties.map(lambda x: x is True)
-    rest = _rank(values[~shared]) + int(shared.sum())
-    return pd.concat([pd.Series(1, index=values.index[shared]), rest]).reindex(values.index).astype(int)
-
-
 def _tied_col(t: pd.DataFrame, col: str) -> pd.Series:
     return t[col] if col in t else pd.Series([None] * len(t), index=t.index, dtype=object)
 
@@ -114,7 +97,7 @@ def overall_ranking(transfer: pd.DataFrame) -> pd.DataFrame:
     """
     ranked = pd.concat([workload_ranking(transfer, wl) for wl in sorted(transfer["workload"].unique())],
                        ignore_index=True) if len(transfer) else transfer.assign(rank=[], scope=[])
-    ranked["plain_rank"] = ranked.groupby(["workload", "wd"])["regret_rel"].transform(_rank) if len(ranked) else []
+    ranked["plain_rank"] = ranked.groupby(["workload", "wd"])["regret_rel"].transform(plain_rank) if len(ranked) else []
     workloads = sorted(transfer["workload"].unique())
     rows = []
     for recipe, g in ranked.groupby("recipe", sort=True):
@@ -269,11 +252,12 @@ def _footer_facts(runs: pd.DataFrame) -> list[str]:
 
 
 def _notes(transfer: pd.DataFrame) -> list[str]:
-    """Footnotes under the tables: the edge marker always, the one-seed caveat when it applies."""
+    """Footnotes under the tables: the edge marker always, the one-seed caveat when it applies, the tie
+    note when some row has seeds to compare (a sweep may mix both when a recipe lacks seeds)."""
     seeds = pd.to_numeric(transfer.get("n_seeds", pd.Series(dtype=float)), errors="coerce")
     na = not pd.to_numeric(transfer["regret_rel"], errors="coerce").notna().all() if len(transfer) else False
-    few = bool(len(seeds) and seeds.min() < 2)
-    return [EDGE_NOTE] + ([NA_NOTE] if na else []) + ([SEED_NOTE] if few else [TIE_NOTE] if len(seeds) else [])
+    few, many = bool(len(seeds) and seeds.min() < 2), bool(len(seeds) and seeds.max() >= 2)
+    return [EDGE_NOTE] + ([NA_NOTE] if na else []) + ([SEED_NOTE] if few else []) + ([TIE_NOTE] if many else [])
 
 
 def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:
@@ -304,7 +288,7 @@ def _html_cell(c: Any) -> str:
         a = html.escape(c[0])
         return f'<td><a href="https://arxiv.org/abs/{a}">arXiv:{a}</a></td>'
     text = html.escape(str(c)).replace(" †", ' <span class="edge">†</span>')
-    numeric = text[:1].isdigit() or text[:1] in "+-" or text.startswith("n/a")
+    numeric = text[:1].isdigit() or text[:1] in "+-=" or text.startswith("n/a")
     return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
 
 

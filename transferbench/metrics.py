@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench.aggregate import as_flag
-from transferbench.bootstrap import ci, cube, resamples, seed_means, stream
+from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
 from transferbench.ties import TIE_COLUMNS, add_tie_columns, regret_rel_samples
 
 GROUP = ["workload", "recipe", "wd"]
@@ -204,18 +204,22 @@ def _width_rows(key: tuple, g: pd.DataFrame, widths: np.ndarray, grid: np.ndarra
     return rows
 
 
-def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[list], dict]:
-    """Optima per width and the transfer summary of one (workload, recipe, wd), docs/design.md §6."""
+def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
+              union: np.ndarray | None = None) -> tuple[list[list], dict]:
+    """Optima per width and the transfer summary of one (workload, recipe, wd), docs/design.md §6.
+    ``union``: the sorted seed ids of the whole workload (default: this group's), the resampled ids."""
     (seeds, widths, grid), a = cube(g, ["seed", "width", "log2_lr"])
+    union = seeds if union is None else union
+    a = on_seeds(a, seeds, union)  # NaN rows for the workload's seeds this recipe lacks
     # A width at which every run diverged has no optimum (its capped curve is flat at L0): NaN, so that
     # the derived metrics are NaN (ranked last) instead of a perfect-looking zero regret.
     alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
     a[:, ~alive, :] = np.nan
     # Row 0 of every (1 + B, ...) array is the estimate on all seeds, rows 1.. are bootstrap resamples,
     # the same seed draw for every width (so drift and regret CIs keep the across-width correlation).
-    # One stream per (workload, wd), not per recipe: every recipe gets the same seed draws, so the
-    # leaderboard's differences between recipes are paired by seed (ties.py).
-    means = seed_means(resamples(len(seeds), n_boot, stream(seed, (key[0], key[2]))), a)  # (1+B, W, L)
+    # One resample matrix per (workload, wd) over the workload's seed ids, not per recipe: every recipe
+    # gets the same seed draws, so the differences between recipes are paired by seed (ties.py).
+    means = seed_means(resamples(len(union), n_boot, stream(seed, (key[0], key[2]))), a)  # (1+B, W, L)
     opt, opt_loss, edge = _optima(grid, means)
     tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
     t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
@@ -246,7 +250,7 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
         "recipe_distribution": first.get("recipe_distribution"),
         "recipe_version": first.get("recipe_version"),
     }
-    summary["_regret_rel"] = regret_rel_samples(regret, opt_loss[:, wide])
+    summary["_regret_rel"] = regret_rel_samples(regret, opt_loss[:, wide]), frozenset(seeds.tolist())
     ctx = {"group": g, "widths": widths, "grid": grid, "means": means, "opt": opt, "opt_loss": opt_loss,
            "edge": edge, "tuning": t, "widest": wide, "summary": summary}
     summary.update({name: hook(ctx) for name, hook in COLUMN_HOOKS.items()})
@@ -310,15 +314,17 @@ def compute_metrics(
 
 def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFrame, ...]:
     ready = prepared(runs)
+    union = {wl: np.sort(g["seed"].unique()) for wl, g in ready.groupby("workload")}
     rows, summaries = [], []
     for key, g in ready.groupby(GROUP, sort=True):
-        r, s = _lr_group(key, g, n_boot, seed)
+        r, s = _lr_group(key, g, n_boot, seed, union[key[0]])
         rows += r
         summaries.append(s)
     optima = pd.DataFrame(rows, columns=OPTIMA_COLUMNS)
     samples = {(s["workload"], s["recipe"], s["wd"]): s.pop("_regret_rel") for s in summaries}
     transfer = pd.DataFrame(summaries, columns=[*TRANSFER_COLUMNS, *COLUMN_HOOKS])
-    transfer = add_tie_columns(transfer, samples)
+    transfer = add_tie_columns(transfer, {k: v[0] for k, v in samples.items()},
+                               {k: v[1] for k, v in samples.items()})
     transfer = transfer[[*TRANSFER_COLUMNS, *TIE_COLUMNS, *COLUMN_HOOKS]]  # hooks last (docs/extending.md)
     optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
     if len(wd_transfer):
