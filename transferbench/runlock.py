@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,14 +22,8 @@ class RunLockedError(RuntimeError):
     """Another process holds the run directory's lock; the message names the directory and its pid."""
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[Path]:
-    """Hold the lock of ``run_dir`` (which must exist) for the ``with`` block; yield the lock file.
-
-    Raises RunLockedError at once if another process holds it (non-blocking: a second writer of the
-    same run is a mistake to report, not a turn to wait for).
-    """
-    path = Path(run_dir) / LOCK_NAME
+def _acquire(path: Path, run_dir: Path) -> int:
+    """Open and flock the lock file still at ``path``; RunLockedError if another process holds it."""
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -49,9 +44,28 @@ def run_lock(run_dir: Path) -> Iterator[Path]:
         except FileNotFoundError:
             same = False
         if same:
-            break
+            return fd
         os.close(fd)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[Path]:
+    """Hold the lock of ``run_dir`` (which must exist) for the ``with`` block; yield the lock file.
+
+    Raises RunLockedError at once if another process holds it (non-blocking: a second writer of the
+    same run is a mistake to report, not a turn to wait for).
+    """
+    path = Path(run_dir) / LOCK_NAME
+    # Ctrl-C is held back from creating the lock file until the cleanup below is armed: delivered in between,
+    # it would leave a lock file behind (seen under CI timing). A pending one is delivered inside the try.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
+        fd = _acquire(path, run_dir)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield path
