@@ -17,7 +17,8 @@ min_version("8.0")
 sys.path.insert(0, workflow.basedir)  # a source checkout works even before `pip install -e .`
 
 from transferbench.config import ConfigError  # noqa: E402
-from transferbench.grid import jobs  # noqa: E402
+from transferbench.grid import invariance_jobs, jobs  # noqa: E402
+from transferbench.recipes.instance import parse as parse_recipe  # noqa: E402
 from transferbench.profile import check_profile, command_line_lists, schema_problem  # noqa: E402
 
 
@@ -46,10 +47,18 @@ except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
 R = config.get("results_dir", "results")
-JOBS = jobs(config)
-MANIFESTS = [j.manifest for j in JOBS]  # every job's declared output
+SWEEP = jobs(config)
+MANIFESTS = [j.manifest for j in SWEEP]  # every sweep job's declared output: the records of runs.csv
+STUDY = invariance_jobs(config)  # [Fan25]'s invariance study: its own table and plot (invariance.py)
+JOBS = SWEEP + STUDY
 WORKLOADS = list(config["workloads"])
 PLOT_KINDS = ["lr_sweep", "optimal_lr", "singular_values", "coord_check"]
+# wd_exponent.png when some workload sweeps three or more wd-power[p=...] instances (wd_exponent.py)
+_P_SWEEPS = [
+    [r for r in (spec.get("recipes") or config["recipes"]) if parse_recipe(r)[0] == "wd-power" and "p" in parse_recipe(r)[1]]
+    for spec in config["workloads"].values()
+]
+EXPONENT_PLOTS = ["sv_exponent"] + (["wd_exponent"] if any(len(p) >= 3 for p in _P_SWEEPS) else [])
 
 
 # The report's front page: what was run and how to read it (rendered with the profile).
@@ -67,5 +76,7 @@ rule all:
     input:
         MANIFESTS,
         expand(f"{R}/plots/{{kind}}_{{workload}}.png", kind=PLOT_KINDS, workload=WORKLOADS),
+        expand(f"{R}/plots/{{kind}}.png", kind=EXPONENT_PLOTS),
+        [f"{R}/tables/invariance.csv", f"{R}/plots/invariance_{config['invariance']['workload']}.png"] if STUDY else [],
         multiext(f"{R}/leaderboard", ".md", ".csv", ".html"),
     default_target: True

@@ -29,7 +29,8 @@ RUN_COLUMNS: list[str] = [
     "workload", "recipe", "width", "base_width", "width_mult", "depth", "log2_lr", "lr", "wd", "seed",
     "steps", "init_loss", "final_loss", "eval_loss", "diverged", "diverged_step", "failure", "top_sv",
     "log2_top_sv",
-    "rel_update", "sublayer_gain", "wall_time", "throughput", "config_hash", "package_version",
+    "rel_update", "sublayer_gain", "hidden_lr_mult", "hidden_wd_mult", "tau", "wall_time", "throughput",
+    "config_hash", "package_version",
     "git_commit", "recipe_distribution", "recipe_version", "recipe_arxiv", "run_dir", "trainer_fingerprint",
     "shared_with",
 ]
@@ -106,6 +107,8 @@ def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
         "diverged_step": s.get("diverged_step"),
         "failure": s.get("failure"),
         **{k: _num(means.get(k)) for k in DIAGNOSTIC_KEYS},
+        **hidden_mults(rec.get("param_groups") or []),
+        "tau": _num(s.get("tau")),
         "wall_time": _num(s.get("wall_time")),
         "throughput": _num(s.get("throughput")),
         "config_hash": rec.get("config_hash"),
@@ -119,6 +122,22 @@ def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
         "trainer_fingerprint": rec.get("trainer_fingerprint"), "shared_with": rec.get("shared_with"),
     }
     return row
+
+
+def hidden_mults(groups: list[dict[str, Any]]) -> dict[str, float]:
+    """The hidden matrices' peak lr and weight-decay multipliers (geometric mean over hidden groups, which
+    differ only in fan_in): what the recipe applied to them, read from the record's ``param_groups``."""
+    out = {}
+    for key, col in (("lr_mult", "hidden_lr_mult"), ("wd_mult", "hidden_wd_mult")):
+        values = [_num(g.get(key)) for g in groups if g.get("role") == "hidden"]
+        ok = [v for v in values if math.isfinite(v)]
+        if not ok or len(ok) < len(values):
+            out[col] = math.nan
+        elif any(v <= 0 for v in ok):
+            out[col] = 0.0 if all(v == 0 for v in ok) else math.nan
+        else:
+            out[col] = math.exp(sum(math.log(v) for v in ok) / len(ok))
+    return out
 
 
 def coord_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:

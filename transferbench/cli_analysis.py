@@ -59,7 +59,22 @@ def cmd_plots(args: argparse.Namespace) -> int:
         read_table(t / "runs.csv"), read_table(t / "optima.csv"), read_table(t / "transfer.csv"), coord,
         Path(args.out_dir), best_loss=best_loss_by_workload(info if info.exists() else None),
     )
+    from transferbench.plots_exponents import make_exponent_plots
+
+    rows, best = (read_table(t / f"{n}.csv") if (t / f"{n}.csv").exists() else None
+                  for n in ("wd_exponent", "wd_exponent_best"))
+    paths += make_exponent_plots(read_table(t / "transfer.csv"), rows, best, Path(args.out_dir))
     log.info("wrote %d plots to %s", len(paths), args.out_dir)
+    return 0
+
+
+def cmd_invariance(args: argparse.Namespace) -> int:
+    """The invariance study's manifests -> invariance.csv, invariance_fit.csv, invariance_{workload}.png."""
+    from transferbench.invariance import write
+
+    records = [r for m in map(Path, args.manifests) for r in _manifest_records(m)]
+    paths = write(records, args.log2_lr, args.wd, Path(args.tables), Path(args.plots))
+    log.info("wrote %s", ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -155,6 +170,14 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tables", default="results/tables")
     p.add_argument("--out", default="results/leaderboard", help="output path without suffix")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("invariance", help="[Fan25]'s invariance study: its manifests -> table and plot")
+    p.add_argument("manifests", nargs="+", help="the study's job.json manifests")
+    p.add_argument("--log2-lr", type=float, required=True, help="log2 eta, the study's lr at k = 1")
+    p.add_argument("--wd", type=float, required=True, help="lambda, the study's wd at k = 1")
+    p.add_argument("--tables", default="results/tables")
+    p.add_argument("--plots", default="results/plots")
+    p.set_defaults(func=cmd_invariance)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
     p.set_defaults(func=cmd_workloads)

@@ -154,13 +154,21 @@ def resolve_run_config(overrides: Mapping[str, Any]) -> RunConfig:
     problem = workload_specs.get(cfg["workload"]).check
     if problem is not None and problem(cfg):
         raise ConfigError(problem(cfg))
-    check_recipe(cfg["recipe"], cfg["recipe_options"])  # an option the recipe rejects, named
-    # Every recipe option, defaults included, is part of the config and its hash (record schema 2):
-    # a run of a recipe whose default changed is a different run.
-    from transferbench.recipes.checked import full_options  # pure Python: no torch
+    # A recipe instance, wd-power[p=0.5], is a recipe of its own: its canonical label is the config's
+    # ``recipe`` and its options join recipe_options (recipes/instance.py). A plain name stays as it is.
+    from transferbench.recipes import instance  # pure Python: no torch
+    from transferbench.recipes.checked import full_options
 
     try:
-        cfg["recipe_options"] = full_options(cfg["recipe"], cfg["recipe_options"])
+        name, options = instance.merged(str(cfg["recipe"]), cfg["recipe_options"])
+        cfg["recipe"] = instance.canonical(str(cfg["recipe"]))
+    except instance.InstanceError as exc:
+        raise ConfigError(str(exc)) from None
+    check_recipe(name, options)  # an option the recipe rejects, named
+    # Every recipe option, defaults included, is part of the config and its hash (record schema 2):
+    # a run of a recipe whose default changed is a different run.
+    try:
+        cfg["recipe_options"] = full_options(name, options)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     own = workload_specs.get(cfg["workload"]).settings

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from transferbench.data_grid import workload_data
+from transferbench.recipes.instance import profile_options, slug
 from transferbench.record import RECORD_NAME
 
 #: Profile-level run settings that apply to every workload unless a workload overrides them.
@@ -48,11 +49,16 @@ class Job:
     needs: tuple[str, ...] = field(default=(), compare=False)
     #: ``adaptive``: log2_lrs are a lattice to search, and records are known only from the manifest.
     adaptive: bool = False
+    #: A side study outside the lr sweep (``invariance``): its lines live under runs/{study}/ and its
+    #: records stay out of runs.csv (invariance.py reads them).
+    study: str = ""
 
     @property
     def line(self) -> str:
-        """Path fragment of the sweep line: {workload}/{recipe}/w{width}_wd{wd}."""
-        return f"{self.workload}/{self.recipe}/w{self.width}_wd{fmt(self.wd)}"
+        """Path fragment of the sweep line: {workload}/{recipe}/w{width}_wd{wd}, the recipe as a path
+        component (``wd-power[p=0.5]`` -> ``wd-power@p=0.5``, recipes/instance.py)."""
+        line = f"{self.workload}/{slug(self.recipe)}/w{self.width}_wd{fmt(self.wd)}"
+        return f"{self.study}/{line}" if self.study else line
 
     @property
     def key(self) -> str:
@@ -130,7 +136,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
         # Adaptive lines run in width order from the tuning width: each starts from the previous one's optimum.
         order = [tune, *sorted(int(w) for w in spec["widths"] if int(w) != tune)]
         for recipe in spec.get("recipes") or profile["recipes"]:
-            options = (profile.get("recipe_options") or {}).get(recipe, {})
+            options = profile_options(profile.get("recipe_options"), recipe)
             for wd in spec["wds"]:
                 previous: Job | None = None
                 tuning: Job | None = None
@@ -170,4 +176,38 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                         out.append(replace(job, args=tuple(args), needs=needs))
                     previous = out[-1]
                     tuning = tuning or out[-1]
+    return out
+
+
+def invariance_jobs(profile: dict[str, Any]) -> list[Job]:
+    """The ``invariance`` study's jobs ([Fan25]'s check, invariance.py): at each width and log2 k, one run
+    per seed at lr = 2^log2_lr x k and wd = wd / k, so lr x wd (the decay timescale) stays fixed and
+    eta/lambda moves by k^2. One job per (width, k), lr_search grid; they share trained runs with the
+    sweep where one coincides (shared.py)."""
+    study = profile.get("invariance")
+    if not study:
+        return []
+    results_dir = str(profile.get("results_dir", "results"))
+    wl = study["workload"]
+    spec = profile["workloads"][wl]
+    seeds = tuple(int(s) for s in study.get("seeds") or spec.get("seeds") or profile["seeds"])
+    options = profile_options(profile.get("recipe_options"), study["recipe"])
+    data_flags, data_manifest = workload_data(profile, wl, spec)
+    out = []
+    for width in study["widths"]:
+        settings = run_settings(profile, wl, spec, int(width))
+        for log2_k in study["log2_ks"]:
+            log2_lr, wd = float(study["log2_lr"]) + float(log2_k), float(study["wd"]) / 2.0 ** float(log2_k)
+            job = Job(wl, study["recipe"], int(width), wd, seeds, (log2_lr,), results_dir=results_dir,
+                      study="invariance")
+            args = ["--workload", wl, "--recipe", study["recipe"], "--width", str(width),
+                    "--base-width", str(spec["base_width"]), "--wd", fmt(wd), "--seed", *(str(s) for s in seeds),
+                    "--log2-lr", fmt(log2_lr)]
+            for key, value in sorted(settings.items()):
+                args += ["--" + key.replace("_", "-"), str(value)]
+            for key, value in sorted(options.items()):
+                args += ["--recipe-option", f"{key}={value}"]
+            args += [*data_flags, "--out", job.out_template, "--manifest", job.manifest,
+                     "--shared-dir", f"{results_dir}/runs/_trained"]
+            out.append(replace(job, args=tuple(args), needs=(data_manifest,) if data_manifest else ()))
     return out

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transferbench import exponents
 from transferbench.aggregate import as_flag
 from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
 from transferbench.ties import TIE_COLUMNS, add_tie_columns, regret_rel_samples
@@ -27,7 +28,7 @@ OPTIMA_COLUMNS = ["workload", "recipe", "wd", "width", "n_seeds", "opt_log2_lr",
                   "opt_log2_lr_hi", "opt_loss", "edge"]
 TRANSFER_COLUMNS = ["workload", "recipe", "wd", "widths", "tuning_width", "widest_width", "drift", "drift_lo",
                     "drift_hi", "drift_edge", "regret", "regret_lo", "regret_hi", "regret_rel", "best_loss",
-                    "sensitivity", "wider_worse_frac", "sv_spread", "n_seeds", "recipe_arxiv",
+                    "sensitivity", "wider_worse_frac", "sv_spread", *exponents.COLUMNS, "n_seeds", "recipe_arxiv",
                     "recipe_distribution", "recipe_version"]
 #: Extra transfer.csv columns: name -> function of one group's context (its runs as ``group``; ``widths``,
 #: ``grid``; the seed-mean curves ``means`` (1 + B, W, L), row 0 the estimate and rows 1.. the bootstrap
@@ -219,7 +220,8 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     # the same seed draw for every width (so drift and regret CIs keep the across-width correlation).
     # One resample matrix per (workload, wd) over the workload's seed ids, not per recipe: every recipe
     # gets the same seed draws, so the differences between recipes are paired by seed (ties.py).
-    means = seed_means(resamples(len(union), n_boot, stream(seed, (key[0], key[2]))), a)  # (1+B, W, L)
+    weights = resamples(len(union), n_boot, stream(seed, (key[0], key[2])))
+    means = seed_means(weights, a)  # (1+B, W, L)
     opt, opt_loss, edge = _optima(grid, means)
     tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
     t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
@@ -252,7 +254,8 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     }
     summary["_regret_rel"] = regret_rel_samples(regret, opt_loss[:, wide]), frozenset(seeds.tolist())
     ctx = {"group": g, "widths": widths, "grid": grid, "means": means, "opt": opt, "opt_loss": opt_loss,
-           "edge": edge, "tuning": t, "widest": wide, "summary": summary}
+           "edge": edge, "tuning": t, "widest": wide, "summary": summary, "weights": weights, "union": union}
+    summary.update(exponents.columns(ctx))  # sv_exponent and [Fan25]'s prediction (exponents.py)
     summary.update({name: hook(ctx) for name, hook in COLUMN_HOOKS.items()})
     return _width_rows(key, g, widths, grid, opt, opt_loss, edge), summary
 
@@ -308,7 +311,7 @@ def compute_metrics(
     runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(optima, transfer) tables of docs/design.md §6; transfer gains wd_drift* columns when wd was swept."""
-    optima, transfer, _ = _all_metrics(runs, n_boot, seed)
+    optima, transfer, _, _ = _all_metrics(runs, n_boot, seed)
     return optima, transfer
 
 
@@ -329,16 +332,22 @@ def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFra
     optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
     if len(wd_transfer):
         transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
-    return optima, transfer, optima_wd
+    return optima, transfer, optima_wd, {k: v[0] for k, v in samples.items()}
 
 
 def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """Write optima.csv, transfer.csv and optima_wd.csv to ``out_dir`` (optima_wd.csv has rows only when
-    two or more positive wd values were swept; it is always written so the DAG's outputs are fixed)."""
-    optima, transfer, optima_wd = _all_metrics(runs, n_boot, seed)
+    """Write optima.csv, transfer.csv, optima_wd.csv, wd_exponent.csv and wd_exponent_best.csv to
+    ``out_dir`` (optima_wd.csv has rows only when two or more positive wd values were swept, the wd_exponent
+    tables only for ``wd-power[p=...]`` rows, wd_exponent.py; all are always written so the DAG's outputs
+    are fixed)."""
+    from transferbench import wd_exponent
+
+    optima, transfer, optima_wd, samples = _all_metrics(runs, n_boot, seed)
+    p_rows, p_best = wd_exponent.tables(transfer, samples)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "optima.csv", out_dir / "transfer.csv", out_dir / "optima_wd.csv"]
-    for table, path in zip((optima, transfer, optima_wd), paths, strict=True):
+    names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best")
+    paths = [out_dir / f"{name}.csv" for name in names]
+    for table, path in zip((optima, transfer, optima_wd, p_rows, p_best), paths, strict=True):
         table.to_csv(path, index=False)
     return paths

@@ -18,6 +18,7 @@ import yaml
 from transferbench.config import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
 from transferbench.data_grid import check_data, workload_data
 from transferbench.grid import PROFILE_RUN_KEYS, fmt, run_settings
+from transferbench.recipes.instance import profile_options
 
 #: Grid keys of a workload's spec -> the run setting each of their values becomes.
 _GRID_KEYS = {"widths": "width", "log2_lrs": "log2_lr", "wds": "wd", "seeds": "seed", "base_width": "base_width"}
@@ -81,6 +82,32 @@ def check_profile(profile: dict[str, Any]) -> None:
         _check_runs(workload, spec, profile, recipes)
     _check_search(profile)
     check_data(profile)
+    _check_invariance(profile, known)
+
+
+def _check_invariance(profile: dict[str, Any], known: list[str]) -> None:
+    """The invariance study (grid.invariance_jobs): a swept workload, a known recipe, every run resolved."""
+    study = profile.get("invariance")
+    if not study:
+        return
+    if not isinstance(study, dict) or study.get("workload") not in profile["workloads"]:
+        raise ConfigError(f"invariance.workload: {study.get('workload') if isinstance(study, dict) else study!r} "
+                          "is not one of the profile's workloads")
+    _known_recipes("invariance.recipe", [study.get("recipe")], known)
+    for key in ("widths", "log2_ks"):
+        _values(f"invariance.{key}", study.get(key))
+    wl, spec = study["workload"], profile["workloads"][study["workload"]]
+    flags, _ = workload_data(profile, wl, spec)
+    data = {flags[i].lstrip("-").replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)}
+    try:
+        for width, log2_k in itertools.product(study["widths"], study["log2_ks"]):
+            resolve_run_config({
+                "workload": wl, "recipe": study["recipe"],
+                "recipe_options": profile_options(profile.get("recipe_options"), study["recipe"]),
+                "width": width, "base_width": spec.get("base_width"), "log2_lr": study["log2_lr"] + log2_k,
+                "wd": study["wd"] / 2.0**log2_k, "seed": 0, **run_settings(profile, wl, spec, width), **data})
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"invariance: {exc}") from None
 
 
 def _check_search(profile: dict[str, Any]) -> None:
@@ -103,9 +130,20 @@ def _check_search(profile: dict[str, Any]) -> None:
 
 
 def _known_recipes(where: str, values: Any, known: list[str]) -> list[str]:
+    """Recipe names or instance labels (``wd-power[p=0.5]``, recipes/instance.py), each listed once."""
+    from transferbench.recipes import instance
+
+    seen: dict[str, str] = {}
     for recipe in _values(where, values):
-        if recipe not in known:
-            raise ConfigError(f"{where}: unknown recipe {recipe!r}; known recipes are {', '.join(known)}")
+        try:
+            name, label = instance.base_name(str(recipe)), instance.canonical(str(recipe))
+        except instance.InstanceError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if name not in known:
+            raise ConfigError(f"{where}: unknown recipe {name!r}; known recipes are {', '.join(known)}")
+        if label in seen:
+            raise ConfigError(f"{where}: {recipe!r} is the same recipe instance as {seen[label]!r}")
+        seen[label] = recipe
     return list(values)
 
 
@@ -135,15 +173,17 @@ def _check_options(options: Any, used: dict[str, None]) -> None:
 
     if not isinstance(options, dict):
         raise ConfigError(f"recipe_options: expected a mapping of recipe -> options, got {options!r}")
-    for name in options:
-        if name not in used:
+    from transferbench.recipes import instance
+
+    for name in options:  # a recipe's name (all its instances) or one listed label
+        if name not in used and name not in {instance.base_name(u) for u in used}:
             raise ConfigError(f"recipe_options: {name!r} is not in recipes")
-    for name in used:
-        if not isinstance(options.get(name) or {}, dict):
+        if not isinstance(options[name] or {}, dict):
             raise ConfigError(f"recipe_options.{name}: expected a mapping of option -> value, got {options[name]!r}")
-        check_plain(f"recipe_options.{name}", options.get(name) or {})
+        check_plain(f"recipe_options.{name}", options[name] or {})
+    for name in used:
         try:
-            check_recipe(name, options.get(name) or {}, where=f"recipe_options.{name}")
+            check_recipe(name, instance.profile_options(options, name), where=f"recipe_options.{name}")
         except RecipeError as exc:  # a broken plugin: one line, not a traceback from the Snakefile
             raise ConfigError(f"recipes: {exc}") from None
 
@@ -161,7 +201,7 @@ def _check_runs(workload: str, spec: dict[str, Any], profile: dict[str, Any], re
     try:
         for recipe, width, log2_lr, wd, seed in grid:
             resolve_run_config({
-                "workload": workload, "recipe": recipe, "recipe_options": options.get(recipe) or {},
+                "workload": workload, "recipe": recipe, "recipe_options": profile_options(options, recipe),
                 "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
                 "seed": seed, **run_settings(profile, workload, spec, width), **data,
             })

@@ -230,12 +230,22 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
             "wall_time": train_time,
             "throughput": wl.items_per_batch * completed / train_time if train_time > 0 else None,
             "throughput_unit": wl.throughput_unit,
+            "tau": _tau(run, completed),
         },
         "curve": st.curve,
         "applied": sorted(st.applied, key=lambda a: a["step"]),
         "diagnostics": st.snapshots,
         "coord_check": st.coord,
     }
+
+
+def _tau(run: Run, completed: int) -> float | None:
+    """Weight-decay timescales the hidden matrices lived through: tau = sum over the trained steps of the
+    applied lr_t x weight_decay_t (mean over hidden groups). AdamW shrinks W by (1 - lr_t wd_t) per step,
+    so after tau >> 1 the initial weights are forgotten: the steady state of [Kos25] and [Fan25]."""
+    taus = [sum(a * b for a, b in zip(run.lrs[i][:completed], run.wds[i][:completed]))
+            for i, g in enumerate(run.groups) if g["role"] == HIDDEN]
+    return sum(taus) / len(taus) if taus else None
 
 
 def train(cfg: RunConfig, out_dir: Path | None = None, progress: bool = False, run: Run | None = None,

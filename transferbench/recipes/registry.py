@@ -16,6 +16,7 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
+from transferbench.recipes import instance
 from transferbench.recipes.base import Recipe
 
 GROUP = "transferbench.recipes"
@@ -73,7 +74,7 @@ class Entry:
 def _builtin_entries() -> dict[str, Entry]:
     """The built-ins, for a source checkout that was never pip-installed (no entry points)."""
     from transferbench import __version__
-    from transferbench.recipes.builtin import BUILTINS
+    from transferbench.recipes.catalog import BUILTINS
 
     return {
         c.name: Entry(c.name, f"{c.__module__}:{c.__name__}", OWN_DISTRIBUTION, __version__, _loaded=c)
@@ -129,7 +130,7 @@ def clear_cache() -> None:
 
 def names() -> list[str]:
     """All registered recipe names, built-ins first, without loading any plugin."""
-    from transferbench.recipes.builtin import BUILTINS
+    from transferbench.recipes.catalog import BUILTINS
 
     order = {c.name: i for i, c in enumerate(BUILTINS)}
     entries = _discover()[0]
@@ -139,11 +140,16 @@ def names() -> list[str]:
 
 
 def entry(name: str) -> Entry:
-    """The entry of ``name``; RecipeError listing the known names if there is none."""
+    """The entry of ``name`` (or of the recipe of an instance label ``name[key=value]``, instance.py);
+    RecipeError listing the known names if there is none."""
     entries = _discover()[0]
-    if name not in entries:
-        raise RecipeError(f"recipe: unknown name {name!r}; known recipes are {', '.join(names())}")
-    return entries[name]
+    try:
+        base = instance.base_name(name)
+    except instance.InstanceError as exc:
+        raise RecipeError(str(exc)) from None
+    if base not in entries:
+        raise RecipeError(f"recipe: unknown name {base!r}; known recipes are {', '.join(names())}")
+    return entries[base]
 
 
 def get_recipe_class(name: str) -> type[Recipe]:
@@ -152,8 +158,10 @@ def get_recipe_class(name: str) -> type[Recipe]:
 
 
 def get_recipe(name: str, **options: Any) -> Recipe:
-    """An instance of recipe ``name`` with ``options``; RecipeError / ValueError with a clear message."""
-    return get_recipe_class(name)(**options)
+    """An instance of recipe ``name`` with ``options`` (a label's own options included, e.g.
+    ``wd-power[p=0.5]``); RecipeError / ValueError with a clear message."""
+    cls = get_recipe_class(name)
+    return cls(**instance.merged(name, options)[1])
 
 
 def problems() -> list[str]:

@@ -33,6 +33,8 @@ rule metrics:
         optima=report(f"{T}/optima.csv", caption="../report/tables.rst", category="Tables"),
         transfer=report(f"{T}/transfer.csv", caption="../report/tables.rst", category="Tables"),
         optima_wd=f"{T}/optima_wd.csv",
+        wd_exponent=f"{T}/wd_exponent.csv",
+        wd_exponent_best=f"{T}/wd_exponent_best.csv",
     log:
         f"{R}/logs/metrics.log",
     params:
@@ -57,6 +59,10 @@ rule plots:
             )
             for kind in PLOT_KINDS
             for w in WORKLOADS
+        ],
+        [
+            report(f"{R}/plots/{kind}.png", caption=f"../report/{kind}.rst", category="Weight-decay exponent")
+            for kind in EXPONENT_PLOTS
         ],
     log:
         f"{R}/logs/plots.log",
@@ -86,3 +92,30 @@ rule leaderboard:
         ENV
     shell:
         "python -m transferbench leaderboard --tables {params.tables:q} --out {params.stem:q} > {log:q} 2>&1"
+
+
+# [Fan25]'s invariance study (profile key `invariance`): its runs stay out of runs.csv.
+if STUDY:
+
+    rule invariance:
+        input:
+            [j.manifest for j in STUDY],
+        output:
+            table=report(f"{T}/invariance.csv", caption="../report/invariance.rst", category="Weight-decay exponent"),
+            fit=f"{T}/invariance_fit.csv",
+            plot=report(
+                f"{R}/plots/invariance_{config['invariance']['workload']}.png",
+                caption="../report/invariance.rst",
+                category="Weight-decay exponent",
+            ),
+        log:
+            f"{R}/logs/invariance.log",
+        params:
+            log2_lr=config["invariance"]["log2_lr"],
+            wd=config["invariance"]["wd"],
+            plots=lambda w, output: os.path.dirname(output.plot),
+        conda:
+            ENV
+        shell:
+            "python -m transferbench invariance --log2-lr {params.log2_lr} --wd {params.wd} --tables {T:q} "
+            "--plots {params.plots:q} {input:q} > {log:q} 2>&1"
