@@ -48,7 +48,7 @@ LINES, RUNS = expected_counts(GRID)
 
 def test_grid_expands_every_workload_recipe_width_and_lr() -> None:
     all_jobs = jobs(GRID)
-    assert len(all_jobs) == LINES == 3 * 5 * 2  # workloads x recipes x widths (one sweep line per job)
+    assert len(all_jobs) == LINES == (5 + 5 + 8) * 2  # (recipes per workload) x widths: one line per job
     records = [r for j in all_jobs for r in j.records]
     assert len(records) == len(set(records)) == RUNS
     job = next(j for j in all_jobs if j.workload == "llama" and j.recipe == "sqrt-d" and j.width == 32)
@@ -123,9 +123,11 @@ def test_a_job_that_fails_at_its_second_lr_keeps_the_first_record(tmp_path: Path
     rerun skips the finished run (same config hash) and only then writes the job's manifest."""
     from test_registry import make_dist
 
-    profile = {k: v for k, v in GRID.items() if k != "workloads"}
+    profile = {k: v for k, v in GRID.items() if k not in ("workloads", "invariance")}
     profile.update(recipes=["crash-at-second-run"], results_dir=str(tmp_path / "results"))
-    profile["workloads"] = {"mlp": {**SMOKE["workloads"]["mlp"], "widths": [16], "log2_lrs": [-8, -6]}}
+    mlp = {**SMOKE["workloads"]["mlp"], "widths": [16], "log2_lrs": [-8, -6]}
+    mlp.pop("recipes")
+    profile["workloads"] = {"mlp": mlp}
     (tmp_path / "one.yaml").write_text(yaml.safe_dump(profile))
     [job] = jobs(profile)
     first, second = map(Path, job.records)
@@ -191,7 +193,7 @@ def test_a_profile_replaces_the_default_and_missing_records_are_retrained(tmp_pa
     """A --configfile with only llama runs only llama (Snakemake would otherwise merge it into the default
     profile's resnet and mlp sweeps), and a results directory that holds tables but no records (a fresh
     clone with the committed reference results) trains every run rather than only redrawing the tables."""
-    profile = {k: v for k, v in SMOKE.items() if k != "workloads"}
+    profile = {k: v for k, v in SMOKE.items() if k not in ("workloads", "invariance")}
     profile["workloads"] = {"llama": SMOKE["workloads"]["llama"]}
     profile["results_dir"] = str(tmp_path / "results")
     (tmp_path / "llama.yaml").write_text(yaml.safe_dump(profile))
@@ -228,8 +230,9 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     assert "python -m transferbench train --workload" in res.stdout + res.stderr  # -p shows the command
     assert {p.name for p in tmp_path.iterdir()} == {out.name, ".snakemake", "smoke.yaml"}
     assert "python -m transferbench prepare-data --kind text" in res.stdout + res.stderr
-    manifests = list((out / "runs").rglob("job.json"))
+    manifests = [m for m in (out / "runs").rglob("job.json") if "invariance" not in m.parts]
     assert len(manifests) == LINES  # one manifest per sweep line
+    assert len(list((out / "runs" / "invariance").rglob("job.json"))) == 3  # the study's width x k
     runs = pd.read_csv(out / "tables" / "runs.csv")
     listed = [r for m in manifests for r in json.loads(m.read_text())["records"]]
     assert len(runs) == len(listed) < RUNS  # the adaptive search trained what its manifests list, not the grid
@@ -253,7 +256,29 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):
         for w in ("llama", "resnet", "mlp"):
             assert (out / "plots" / f"{kind}_{w}.png").stat().st_size > 1000
+    # recipe instances are rows of their own; p = 0 and p = 1 are mup and mup-independent-wd's trainings
+    inst = runs[runs["recipe"].str.startswith("wd-power")]
+    assert set(inst["recipe"]) == {"wd-power[p=0]", "wd-power[p=0.5]", "wd-power[p=1]"}
+    assert all("wd-power@p=" in d for d in inst["run_dir"])
+    both = runs.merge(runs, on=["workload", "width", "log2_lr", "seed"], suffixes=("", "_twin"))
+    for label, twin in (("wd-power[p=0]", "mup"), ("wd-power[p=1]", "mup-independent-wd")):
+        pair = both[(both["recipe"] == label) & (both["recipe_twin"] == twin)]
+        assert len(pair) and (pair["trainer_fingerprint"] == pair["trainer_fingerprint_twin"]).all()
+    transfer = pd.read_csv(out / "tables" / "transfer.csv")
+    assert {"sv_exponent", "sv_exponent_lo", "sv_exponent_hi", "sv_exponent_fan", "tau"} <= set(transfer.columns)
+    fan = transfer.set_index(["workload", "recipe"])["sv_exponent_fan"]
+    assert fan[("mlp", "wd-power[p=0.5]")] == pytest.approx(0.0) and fan[("llama", "standard")] == pytest.approx(0.75)
+    assert transfer["tau"].notna().all()
+    p_rows = pd.read_csv(out / "tables" / "wd_exponent.csv")
+    assert list(p_rows["p"]) == [0.0, 0.5, 1.0] and len(pd.read_csv(out / "tables" / "wd_exponent_best.csv")) == 1
+    study = pd.read_csv(out / "tables" / "invariance.csv")
+    assert sorted(study["log2_k"].unique()) == [-1, 0, 1] and not study["log2_lr"].isin(runs["log2_lr"]).all()
+    assert set(runs["run_dir"]).isdisjoint(study["run_dir"] if "run_dir" in study else [])
+    for name in ("sv_exponent", "wd_exponent", "invariance_mlp"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000
     board = (out / "leaderboard.md").read_text()
+    assert board.startswith("# transferbench leaderboard: profile smoke") and "wd-power[p=0.5]" in board
+    assert pd.read_csv(out / "leaderboard.csv")["profile"].eq("smoke").all()
     for recipe, arxiv in [("standard", "2510.19093"), ("mup", "2203.03466"),
                           ("mup-independent-wd", "2510.19093"), ("warmup-replacement", "2510.19093"),
                           ("sqrt-d", "2510.15262")]:

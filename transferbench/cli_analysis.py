@@ -78,6 +78,14 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boards(args: argparse.Namespace) -> int:
+    """Each profile's leaderboard.csv -> one page of boards, each with its own sweep hash."""
+    from transferbench.boards import write_boards
+
+    log.info("wrote %s", write_boards([Path(p) for p in args.leaderboards], Path(args.out)))
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """transfer.csv + runs.csv -> leaderboard .md, .csv, .html."""
     from transferbench.aggregate import read_table
@@ -92,7 +100,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             meta[name] = describe(name)
         except RecipeError:
             pass
-    write_leaderboard(transfer, runs, Path(args.out), recipes_meta=meta)
+    write_leaderboard(transfer, runs, Path(args.out), recipes_meta=meta, profile=args.profile)
     log.info("wrote %s.{md,csv,html}", args.out)
     return 0
 
@@ -169,6 +177,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("leaderboard", help="tables -> leaderboard.{md,csv,html}")
     p.add_argument("--tables", default="results/tables")
     p.add_argument("--out", default="results/leaderboard", help="output path without suffix")
+    p.add_argument("--profile", default="", help="the profile's name: the board's title, BibTeX key and CSV column")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("invariance", help="[Fan25]'s invariance study: its manifests -> table and plot")
@@ -178,6 +187,11 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tables", default="results/tables")
     p.add_argument("--plots", default="results/plots")
     p.set_defaults(func=cmd_invariance)
+
+    p = sub.add_parser("boards", help="one page with each profile's board: leaderboard.csv files -> Markdown")
+    p.add_argument("leaderboards", nargs="+", help="leaderboard.csv files, one per profile")
+    p.add_argument("--out", default="results/boards.md")
+    p.set_defaults(func=cmd_boards)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
     p.set_defaults(func=cmd_workloads)

@@ -27,7 +27,7 @@ from transferbench.metrics import prepared, slope
 
 PREDICTED_SLOPE = 1.0
 ROW_COLUMNS = ["workload", "recipe", "width", "seed", "log2_k", "log2_lr", "wd", "tau", "log2_top_sv", "capped",
-               "diverged"]
+               "diverged", "run_dir"]
 FIT_COLUMNS = ["workload", "recipe", "width", "n_seeds", "log2_ks", "sv_slope", "sv_slope_lo", "sv_slope_hi",
                "predicted_slope", "loss_at_min_k", "loss_at_max_k", "tau"]
 

@@ -22,7 +22,7 @@ CSV_COLUMNS = ["scope", "rank", "tied_with_best", "recipe", "wd", "mean_rank", "
                "regret_rel", "regret_rel_lo", "regret_rel_hi", "vs_best_lo", "vs_best_hi", "regret", "regret_lo",
                "regret_hi",
                "drift", "drift_lo", "drift_hi", "drift_edge", "sensitivity", "best_loss", "widths", "n_seeds",
-               "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version"]
+               "n_workloads", "recipe_arxiv", "recipe_distribution", "recipe_version", "profile", "sweep_hash"]
 EDGE_NOTE = ("† an optimal lr lies on the edge of the lr grid for some width: the number is a bound, "
              "not an estimate (widen the lr grid)")
 NA_NOTE = ("n/a: no score, because every run at the tuning width or at the widest width diverged (or the "
@@ -125,8 +125,9 @@ def _first(g: pd.DataFrame, col: str) -> Any:
     return g[col].dropna().iloc[0] if col in g and g[col].notna().any() else None
 
 
-def leaderboard_table(transfer: pd.DataFrame) -> pd.DataFrame:
-    """The CSV: overall rows (scope "overall") then each workload's ranked rows."""
+def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame | None = None, profile: str = "") -> pd.DataFrame:
+    """The CSV: overall rows (scope "overall") then each workload's ranked rows; every row names the profile
+    and the sweep hash it was scored in, so a row cited alone still pins its runs."""
     parts = [overall_ranking(transfer)]
     parts += [workload_ranking(transfer, wl) for wl in sorted(transfer["workload"].unique())]
     columns = CSV_COLUMNS + [c for c in parts[0].columns if c.startswith("regret_rel_")]
@@ -136,17 +137,22 @@ def leaderboard_table(transfer: pd.DataFrame) -> pd.DataFrame:
         table[col] = pd.to_numeric(table[col], errors="coerce").round().astype("Int64")
     edge = table["drift_edge"].map(lambda x: None if pd.isna(x) else _flag(x))
     table["drift_edge"] = edge.astype("boolean")
+    table["profile"] = profile or None
+    table["sweep_hash"] = sweep_hash(runs) if runs is not None else None
     return table
 
 
-def bibtex(runs: pd.DataFrame) -> str:
-    """A BibTeX entry for citing this leaderboard (its sweep hash pins the exact set of runs)."""
+def bibtex(runs: pd.DataFrame, profile: str = "") -> str:
+    """A BibTeX entry for citing this leaderboard (its sweep hash pins the exact set of runs; each
+    profile's board is cited on its own, with its own key and hash)."""
     h, v = sweep_hash(runs), _versions(runs)
+    key = f"transferbench-{profile}-{h}" if profile else f"transferbench-{h}"
+    board = f"profile {profile}, " if profile else ""
     return (
-        "@misc{transferbench,\n"
+        f"@misc{{{key},\n"
         "  title        = {transferbench: a leaderboard of learning-rate transfer across model widths},\n"
         "  author       = {{transferbench developers}},\n"
-        f"  howpublished = {{transferbench {v}, sweep {h}}},\n"
+        f"  howpublished = {{transferbench {v}, {board}sweep {h}}},\n"
         f"  version      = {{{v}}},\n"
         f"  note         = {{Sweep hash {h} over {len(runs)} runs; primary score: relative transfer regret "
         "at the widest width}\n"
@@ -244,9 +250,10 @@ def _sections(transfer: pd.DataFrame) -> list[tuple[str, list[str], list[list[An
     return out
 
 
-def _footer_facts(runs: pd.DataFrame) -> list[str]:
+def _footer_facts(runs: pd.DataFrame, profile: str = "") -> list[str]:
     commits = sorted({str(c) for c in runs["git_commit"].dropna()}) if "git_commit" in runs else []
-    return [f"sweep hash: {sweep_hash(runs)} (sha256 of the sorted unique config_hash values, first 12 hex)",
+    return [f"profile: {profile or 'not named'}",
+            f"sweep hash: {sweep_hash(runs)} (sha256 of the sorted unique config_hash values, first 12 hex)",
             f"transferbench version(s): {_versions(runs)}", f"runs: {len(runs)}",
             f"git commit(s): {', '.join(commits) or 'unknown'}"]
 
@@ -260,8 +267,13 @@ def _notes(transfer: pd.DataFrame) -> list[str]:
     return [EDGE_NOTE] + ([NA_NOTE] if na else []) + ([SEED_NOTE] if few else []) + ([TIE_NOTE] if many else [])
 
 
-def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:
-    parts = ["# transferbench leaderboard", "", INTRO, ""]
+def board_title(profile: str = "") -> str:
+    return f"transferbench leaderboard: profile {profile}" if profile else "transferbench leaderboard"
+
+
+def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None,
+                profile: str = "") -> str:
+    parts = [f"# {board_title(profile)}", "", INTRO, ""]
     for title, header, rows in _sections(transfer):
         body = [[_md_link(c[0]) if isinstance(c, tuple) else c for c in r] for r in rows]
         parts += [f"## {title}", "", _md_table(header, body), ""]
@@ -270,8 +282,8 @@ def to_markdown(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict |
     if recipes_meta:
         parts += ["## Recipes", ""]
         parts += [f"- **{n}**: {m.get('summary', '')}" for n, m in _described(transfer, recipes_meta)] + [""]
-    parts += ["---", ""] + [f"- {f}" for f in _footer_facts(runs)]
-    parts += ["", "Cite this leaderboard:", "", "```bibtex", bibtex(runs), "```", ""]
+    parts += ["---", ""] + [f"- {f}" for f in _footer_facts(runs, profile)]
+    parts += ["", "Cite this leaderboard:", "", "```bibtex", bibtex(runs, profile), "```", ""]
     return "\n".join(parts)
 
 
@@ -292,8 +304,9 @@ def _html_cell(c: Any) -> str:
     return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
 
 
-def to_html(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None) -> str:
-    body = ["<h1>transferbench leaderboard</h1>", f"<p>{html.escape(INTRO)}</p>"]
+def to_html(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | None = None,
+            profile: str = "") -> str:
+    body = [f"<h1>{html.escape(board_title(profile))}</h1>", f"<p>{html.escape(INTRO)}</p>"]
     for title, header, rows in _sections(transfer):
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         trs = "".join("<tr>" + "".join(_html_cell(c) for c in r) + "</tr>" for r in rows)
@@ -305,20 +318,20 @@ def to_html(transfer: pd.DataFrame, runs: pd.DataFrame, recipes_meta: dict | Non
         items = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(str(m.get('summary', '')))}</li>"
                         for n, m in _described(transfer, recipes_meta))
         body.append(f"<h2>Recipes</h2><ul>{items}</ul>")
-    facts = "".join(f"<li>{html.escape(f)}</li>" for f in _footer_facts(runs))
+    facts = "".join(f"<li>{html.escape(f)}</li>" for f in _footer_facts(runs, profile))
     body.append(f"<footer><hr><ul>{facts}</ul><p>Cite this leaderboard:</p>"
-                f"<pre>{html.escape(bibtex(runs))}</pre></footer>")
+                f"<pre>{html.escape(bibtex(runs, profile))}</pre></footer>")
     head = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>transferbench leaderboard</title><style>{STYLE}</style></head><body>\n")
+            f"<title>{html.escape(board_title(profile))}</title><style>{STYLE}</style></head><body>\n")
     return head + "\n".join(body) + "\n</body></html>\n"
 
 
 def write_leaderboard(transfer: pd.DataFrame, runs: pd.DataFrame, out_stem: Path,
-                      recipes_meta: dict | None = None) -> None:
+                      recipes_meta: dict | None = None, profile: str = "") -> None:
     """Write ``{out_stem}.md``, ``.csv`` and ``.html``."""
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     path = out_stem.parent / out_stem.name  # the stem may hold dots: append, never replace, a suffix
-    Path(f"{path}.md").write_text(to_markdown(transfer, runs, recipes_meta))
-    leaderboard_table(transfer).to_csv(f"{path}.csv", index=False)
-    Path(f"{path}.html").write_text(to_html(transfer, runs, recipes_meta))
+    Path(f"{path}.md").write_text(to_markdown(transfer, runs, recipes_meta, profile))
+    leaderboard_table(transfer, runs, profile).to_csv(f"{path}.csv", index=False)
+    Path(f"{path}.html").write_text(to_html(transfer, runs, recipes_meta, profile))

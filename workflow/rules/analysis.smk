@@ -88,10 +88,12 @@ rule leaderboard:
     params:
         tables=lambda w, input: os.path.dirname(input[0]),
         stem=lambda w, output: os.path.splitext(output.md)[0],
+        profile=config.get("profile", ""),
     conda:
         ENV
     shell:
-        "python -m transferbench leaderboard --tables {params.tables:q} --out {params.stem:q} > {log:q} 2>&1"
+        "python -m transferbench leaderboard --tables {params.tables:q} --out {params.stem:q} "
+        "--profile {params.profile:q} > {log:q} 2>&1"
 
 
 # [Fan25]'s invariance study (profile key `invariance`): its runs stay out of runs.csv.
@@ -114,8 +116,9 @@ if STUDY:
             log2_lr=config["invariance"]["log2_lr"],
             wd=config["invariance"]["wd"],
             plots=lambda w, output: os.path.dirname(output.plot),
+            tables=lambda w, output: os.path.dirname(output.table),
         conda:
             ENV
         shell:
-            "python -m transferbench invariance --log2-lr {params.log2_lr} --wd {params.wd} --tables {T:q} "
+            "python -m transferbench invariance --log2-lr {params.log2_lr} --wd {params.wd} --tables {params.tables:q} "
             "--plots {params.plots:q} {input:q} > {log:q} 2>&1"
