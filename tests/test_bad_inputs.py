@@ -261,6 +261,16 @@ def test_every_numeric_setting_has_bounds_and_help() -> None:
     (lambda c: c["workloads"]["llama"]["settings"].update(data_path="x"),
      "workloads.llama.settings: data_source and data_path are set by data: 'repo-text'"),
     (lambda c: c["data"]["repo-text"].update(files=None), "data.repo-text: a text corpus needs files or dataset"),
+    (lambda c: c["workloads"]["mlp"].update(recipes=["mup", "wd-power[p=0.5]", "wd-power[p=.50]"]),
+     "workloads.mlp.recipes: 'wd-power\\[p=.50\\]' is the same recipe instance as 'wd-power\\[p=0.5\\]'"),
+    (lambda c: c["workloads"]["mlp"].update(recipes=["wd-power[p=x]"]), "p='x': must be a number"),
+    (lambda c: c["workloads"]["mlp"].update(recipes=["wd-power[p]"]), "'p' is not key=value"),
+    (lambda c: c.update(recipe_options={"wd-power[p=0.5]": {"p": 0.25}}),
+     "recipe_options.p: 0.25 conflicts with the recipe instance 'wd-power\\[p=0.5\\]'"),
+    (lambda c: c["invariance"].update(workload="resnet", recipe="mup") or c["workloads"].pop("resnet"),
+     "invariance.workload: 'resnet' is not one of the profile's workloads"),
+    (lambda c: c["invariance"].update(recipe="mu-p"), "invariance.recipe: unknown recipe 'mu-p'"),
+    (lambda c: c["invariance"].update(widths=[0]), "invariance: width: must be >= 1, got 0"),
 ])
 def test_check_profile_without_the_schema(mutate, message: str) -> None:
     """What the Snakefile calls after its own schema step, and a wheel (no schema file) relies on."""
