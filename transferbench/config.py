@@ -19,7 +19,7 @@ from transferbench import workload_specs
 from transferbench.settings import COMMON, RunConfig, Setting, settings_of
 
 #: Keys that do not change what is computed, left out of the config hash.
-_UNHASHED = ("threads",)
+_UNHASHED = ("threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
 #: Settings added after record schema 2, left out of the hash while at this value, so that every
 #: schema-2 record keeps its hash (a run on another data source is a different run and hashes so).
 _HASH_UNLESS = {"data_source": "generated", "compile": False, "data_path": "", "augment": True}

@@ -19,7 +19,7 @@ from transferbench.recipes.instance import profile_options, slug
 from transferbench.record import RECORD_NAME
 
 #: Profile-level run settings that apply to every workload unless a workload overrides them.
-PROFILE_RUN_KEYS = ("device", "threads")
+PROFILE_RUN_KEYS = ("device", "threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
 
 
 def fmt(x: float) -> str:

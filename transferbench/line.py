@@ -4,9 +4,10 @@
 batch, on the seed-mean loss (every seed trains the same lrs, so recipes stay paired by seed). The
 seeds share the process, so the ~3 s torch import is paid once per line. Every run goes through
 :func:`_one`: skip a record of the same config hash, else share the record of an identical training
-(shared.py), else train. A run whose fingerprint another process is training is put back and taken
-up after the rest of the batch. The manifest (the DAG's output) lists every record and, for the next
-width's search, this line's curve, argmin, fitted optimum and drift.
+(shared.py), else train (from the run's checkpoint, if a killed process left one: checkpoint.py). A
+run whose fingerprint another process is training is put back and taken up after the rest of the batch.
+The manifest (the DAG's output) lists every record and, for the next width's search, this line's curve,
+argmin, fitted optimum and drift.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transferbench import rundir, search
+from transferbench import checkpoint, rundir, search
 from transferbench.config import ConfigError, config_hash, resolve_run_config
 from transferbench.grid import fmt
 from transferbench.record import RECORD_NAME, read_record, write_json_atomic
@@ -81,8 +82,10 @@ class Line:
         return search.make_plan(tuple(self.log2_lrs), int(self.settings["width"]), previous, tuning, self.widest,
                                 self.start)
 
+    @checkpoint.signals_handled()  # SIGTERM checkpoints the run in progress and exits 143; SIGUSR1 checkpoints
     def run(self) -> dict[str, Any]:
-        """Train the line; return its manifest."""
+        """Train the line; return its manifest. A run that a killed process left half done resumes from its
+        checkpoint (checkpoint.py); finished runs are skipped by their record."""
         # torch loads here, before any run's lock is taken: a Ctrl-C during `import torch` could leave its
         # thread pools half made, and the interpreter hung at exit (seen once in CI) instead of exiting 130.
         import transferbench.train  # noqa: F401
@@ -118,6 +121,8 @@ class Line:
             existing, h = out / RECORD_NAME, config_hash(cfg)
             if rundir.keep_existing(existing, h, self.force, self.replace):
                 return _entry(cfg, existing, read_record(existing))
+            if self.force:  # --force reruns from scratch: a checkpoint may be of older code
+                checkpoint.discard(out)
             record = self._train_or_share(key, wait)
             if record is None:
                 return None
@@ -156,8 +161,9 @@ class Line:
                 record = shared.shared_copy(read_record(source), _identity(run), source.parent)
                 write_json_atomic(out / RECORD_NAME, record)
                 return record
-            record = train(cfg, out, progress=self.progress, run=run, extra=extra)
-            shared.remember(self.shared_dir, fp, out / RECORD_NAME)
+            with checkpoint.deferred():  # a SIGTERM after the last step exits once the record is remembered
+                record = train(cfg, out, progress=self.progress, run=run, extra=extra)
+                shared.remember(self.shared_dir, fp, out / RECORD_NAME)
             return record
 
     def _manifest(self, done: dict, means: dict[float, float]) -> dict[str, Any]:

@@ -121,6 +121,13 @@ class RunConfig(Mapping):
     compile: bool = setting(False, "torch.compile the training step (opt-in: 1.1-1.4x at steady state, 17-30 s "
                             "cold compile per graph on a CPU; for long runs and GPUs)")
     threads: int = setting(1, "torch threads (1 per job: jobs side by side beat threads on a small CPU)", COUNT)
+    checkpoint_every: int = setting(0, "save the run's full state to checkpoint.pt in its directory every N steps, "
+                                    "and resume from it when rerun; 0 = never (SIGTERM and SIGUSR1 always save)",
+                                    COUNT0)
+    checkpoint_minutes: float = setting(0.0, "save the run's full state every this many minutes of training; 0 = "
+                                        "never (the GPU profiles: 10)", NONNEG)
+    keep_checkpoints: bool = setting(False, "keep a finished run's checkpoint.pt (its final state) rather than "
+                                     "delete it")
     #: The workload's own settings: an instance of its spec's settings dataclass.
     settings: Any = field(default_factory=NoSettings)
     lr: float = field(init=False)  # 2 ** log2_lr

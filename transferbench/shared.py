@@ -29,8 +29,9 @@ import numpy as np
 
 from transferbench.record import RECORD_NAME, read_record, write_json_atomic
 
-#: Settings that name a recipe rather than say what it does (their effect is in the groups and init).
-_NOT_TRAINING = ("recipe", "recipe_options", "threads")
+#: Settings that name a recipe rather than say what it does (their effect is in the groups and init), or
+#: that do not change what is computed (threads, checkpoints).
+_NOT_TRAINING = ("recipe", "recipe_options", "threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
 
 
 def fingerprint(run: Any) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from transferbench import checkpoint
 from transferbench import diagnostics as diag
 from transferbench.config import config_hash
 from transferbench.groups import build_groups, group_records, optimizer_groups, step_values
@@ -248,33 +249,42 @@ def _tau(run: Run, completed: int) -> float | None:
     return sum(taus) / len(taus) if taus else None
 
 
+@checkpoint.deferred()  # a SIGTERM during training waits for a step boundary, where the state is saved
 def train(cfg: RunConfig, out_dir: Path | None = None, progress: bool = False, run: Run | None = None,
           extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one run described by a resolved config (config.resolve_run_config); return the record
     and, if ``out_dir`` is given, write ``out_dir/record.json`` atomically. ``run``: its :func:`setup`,
-    if already built (shared.py fingerprints it first); ``extra``: top-level keys added to the record."""
+    if already built (shared.py fingerprints it first); ``extra``: top-level keys added to the record.
+    With ``out_dir``, a ``checkpoint.pt`` there of the same config is resumed from (checkpoint.py)."""
     run = run if run is not None else setup(cfg)
     st = State()
-    init_loss = evaluate(run.wl.model, run.wl.eval_batches, run.wl.loss_fn, run.autocast)
+    ck = checkpoint.Checkpointer(run, out_dir)
+    start, init_loss, before = ck.resume(st)
+    if init_loss is None:
+        init_loss = evaluate(run.wl.model, run.wl.eval_batches, run.wl.loss_fn, run.autocast)
     bar = _progress(len(run.sched), progress, f"{cfg.workload}/{cfg.recipe} d={cfg.width}")
+    if bar is not None and start:
+        bar.update(start)
     t0 = time.perf_counter()
     run.wl.model.train()
     try:
-        for t in range(len(run.sched)):
+        for t in range(start, len(run.sched)):
             if not step(run, st, t):
                 break
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{st.losses[-1]:.3f}", refresh=False)
+            ck.after_step(st, t + 1, init_loss, before + time.perf_counter() - t0)
     except Exception as exc:  # a run that breaks mid-way is a result with its reason, not a lost line
         st.failure = f"{type(exc).__name__}: {exc}"
         log.error("run failed at step %d: %s (recorded as a failed run)", len(st.losses), st.failure)
-    train_time = time.perf_counter() - t0
+    train_time = before + time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    record = {**summarize(run, st, init_loss, train_time), **(extra or {})}
+    record = {**summarize(run, st, init_loss, train_time), "resumed_from": ck.resumed_from, **(extra or {})}
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / RECORD_NAME, record)
+    ck.done(st, init_loss, train_time)
     return record
 
 

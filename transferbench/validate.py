@@ -37,7 +37,8 @@ def validate_record(rec: Any, path: Path | str) -> None:
     config_hash is that of the config; summary.diverged is a JSON boolean; init_loss is a finite number
     >= 0; a run that did not diverge has a finite eval_loss >= 0 (every loss here is a cross-entropy or
     a squared error) and a final_loss that is finite or null; steps_completed is an integer in
-    [0, steps]; failure is a string or null. Unknown extra keys are allowed.
+    [0, steps]; failure is a string or null; resumed_from, if there, is a list of steps in [0, steps].
+    Unknown extra keys are allowed.
     """
 
     if not isinstance(rec, dict):
@@ -50,6 +51,10 @@ def validate_record(rec: Any, path: Path | str) -> None:
             raise _bad(path, key, f"missing or not an object ({type(rec.get(key)).__name__})")
     _check_config(rec, path)
     _check_summary(rec["summary"], rec["config"]["steps"], path)
+    resumed, steps = rec.get("resumed_from"), rec["config"]["steps"]
+    if resumed is not None and (not isinstance(resumed, list)
+                                or not all(_is_int(k) and 0 <= k <= steps for k in resumed)):
+        raise _bad(path, "resumed_from", f"expected a list of steps in [0, steps={steps}], got {resumed!r}")
 
 
 def _bad(path: Path | str, field: str, problem: str) -> RecordError:
