@@ -10,6 +10,7 @@ kill it once its log shows a checkpoint at or after a random step; the step is i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -196,6 +197,42 @@ def test_a_compiled_run_resumes_into_its_eager_module(tmp_path: Path, monkeypatc
     assert comparable(rec) == comparable(ref)
 
 
+def test_every_rng_goes_on_from_where_it_was_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No built-in workload draws from a global RNG while training (batches are keyed by seed and step), so
+    the record cannot show a lost RNG state; a step that draws from Python's, numpy's and torch's can."""
+    import numpy as np
+
+    def draws(out: Path, at: int | None) -> list[tuple[float, float, float]]:
+        seen: list[tuple[float, float, float]] = []
+        probe = lambda t: seen.append((random.random(), float(np.random.rand()), float(torch.rand(()))))  # noqa: E731
+        with monkeypatch.context() as m, checkpoint.signals_handled():
+            signalled(m, None if at is None else signal.SIGTERM, -1 if at is None else at, probe)
+            try:
+                train(small(), out)
+            except SystemExit:
+                pass
+        return seen
+
+    random.seed(1), np.random.seed(2)
+    whole = draws(tmp_path / "whole", None)
+    random.seed(1), np.random.seed(2)
+    first = draws(tmp_path / "run", 20)
+    random.seed(3), np.random.seed(4)  # the rerun's process starts from other states
+    rest = draws(tmp_path / "run", None)
+    assert first + rest == whole and len(rest) == 60 - 21
+
+
+def test_a_sigterm_in_the_last_step_writes_the_record_then_exits_143(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    with checkpoint.signals_handled():
+        signalled(monkeypatch, signal.SIGTERM, 59)
+        with pytest.raises(SystemExit) as stop:
+            train(small(), tmp_path / "run")
+    assert stop.value.code == 143
+    assert read_record(tmp_path / "run" / RECORD_NAME)["summary"]["steps_completed"] == 60
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
 def test_sigusr1_saves_and_training_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[int, bool] = {}
     ck = tmp_path / "run" / CHECKPOINT_NAME
@@ -242,8 +279,9 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_the_run(tmp_path: Path,
             train(small(), out)
     before = (out / CHECKPOINT_NAME).read_bytes()
 
-    def disk_full(payload: Any, fh: Any) -> None:
-        fh.write(b"half a checkpoint")
+    def disk_full(payload: Any, f: Any) -> None:
+        with open(f, "wb") if isinstance(f, (str, Path)) else contextlib.nullcontext(f) as fh:
+            fh.write(b"half a checkpoint")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
@@ -253,6 +291,41 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_the_run(tmp_path: Path,
             train(small(), out)
     assert (out / CHECKPOINT_NAME).read_bytes() == before and sorted(p.name for p in out.iterdir()) == [
         CHECKPOINT_NAME]
+
+
+def test_a_checkpoint_this_code_cannot_load_stops_the_run_and_force_starts_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transferbench.line import Line
+
+    ref = train(small(), tmp_path / "ref")
+    out = tmp_path / "run"
+    with monkeypatch.context() as m, checkpoint.signals_handled():
+        signalled(m, signal.SIGTERM, 10)
+        with pytest.raises(SystemExit):
+            train(small(), out)
+    saved = torch.load(out / CHECKPOINT_NAME, weights_only=True)
+    saved["model"].popitem()  # as if the model gained a parameter since: same config, other code
+    torch.save(saved, out / CHECKPOINT_NAME)
+    with pytest.raises(checkpoint.CheckpointError, match=f"{out / CHECKPOINT_NAME}: .*rerun with --force"):
+        train(small(), out)
+    line = Line(settings={k: v for k, v in small().items() if k not in ("seed", "log2_lr")}, seeds=[0],
+                log2_lrs=[-6.0], out=str(out), force=True)
+    line.check()
+    line.run()
+    rec = read_record(out / RECORD_NAME)
+    line_keys = {"trainer_fingerprint": rec["trainer_fingerprint"], "shared_with": None}  # what a line adds
+    assert rec["resumed_from"] == [] and comparable(rec) == comparable({**ref, **line_keys})
+
+
+def test_validation_names_a_bad_resumed_from(tmp_path: Path) -> None:
+    from transferbench.validate import RecordError, validate_record
+
+    rec = json.loads(json.dumps(train(small()), allow_nan=True))
+    validate_record({**rec, "resumed_from": [11, 40]}, "r.json")
+    validate_record({k: v for k, v in rec.items() if k != "resumed_from"}, "r.json")  # records before it
+    for bad in ([61], [-1], "11", [1.5], [True]):
+        with pytest.raises(RecordError, match="r.json: resumed_from: expected a list of steps in"):
+            validate_record({**rec, "resumed_from": bad}, "r.json")
 
 
 def test_checkpoint_settings_change_neither_the_config_hash_nor_the_fingerprint() -> None:

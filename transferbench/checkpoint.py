@@ -47,6 +47,10 @@ class Preempted(SystemExit):
     """SIGTERM arrived during training: the state is saved (or the record written), the process exits 143."""
 
 
+class CheckpointError(ValueError):
+    """A checkpoint of this run's config that this code cannot load: the message names the file and the way out."""
+
+
 class _Requests:
     """What the signal handler asked for; ``depth`` > 0 while a training loop (train.train) is running."""
 
@@ -148,12 +152,17 @@ class Checkpointer:
         if ck.get("git_commit") != git_commit():
             log.warning("%s: saved by commit %s, resumed by %s: numbers are exact only for the same code",
                         self.path, ck.get("git_commit"), git_commit())
-        self.run.wl.model.load_state_dict(ck["model"])  # the eager module: a compiled one shares its parameters
-        self.run.opt.load_state_dict(ck["optimizer"])
-        set_rng_state(ck["rng"])
-        for f in fields(st):
-            setattr(st, f.name, ck["state"][f.name])
-        step = int(ck["step"])
+        try:
+            self.run.wl.model.load_state_dict(ck["model"])  # the eager module: a compiled one shares its parameters
+            self.run.opt.load_state_dict(ck["optimizer"])
+            set_rng_state(ck["rng"])
+            for f in fields(st):
+                setattr(st, f.name, ck["state"][f.name])
+            step = int(ck["step"])
+        except Exception as exc:  # half loaded: the model may hold its weights already, so no fresh start either
+            why = " ".join(str(exc).split())  # one line: main logs it as one
+            raise CheckpointError(f"{self.path}: a checkpoint of this config that this code cannot load "
+                                  f"({type(exc).__name__}: {why}); delete it, or rerun with --force") from None
         self.resumed_from = [*ck["resumed_from"], step]
         self.saved_at = step
         log.info("%s: resuming at step %d of %d (resumed before from %s)", self.path, step, self.steps,
@@ -183,22 +192,23 @@ class Checkpointer:
 
     def save(self, st: Any, done: int, init_loss: float, train_time: float, why: str = "") -> None:
         """Write the checkpoint atomically. A failed write is logged and training goes on (the previous
-        checkpoint stands): a full disk costs resumability, never the run."""
+        checkpoint stands): a full disk, or a bug here, costs resumability, never the run or its record."""
         import torch
 
         assert self.path is not None
         t0 = time.monotonic()
-        payload = {
-            "format": FORMAT, "config_hash": self.hash, "git_commit": _commit(), "step": done,
-            "steps": self.steps, "init_loss": init_loss, "train_time": train_time,
-            "resumed_from": list(self.resumed_from), "model": self.run.wl.model.state_dict(),
-            "optimizer": self.run.opt.state_dict(), "rng": rng_state(),
-            "state": {f.name: getattr(st, f.name) for f in fields(st)},
-        }
         try:
+            payload = {
+                "format": FORMAT, "config_hash": self.hash, "git_commit": _commit(), "step": done,
+                "steps": self.steps, "init_loss": init_loss, "train_time": train_time,
+                "resumed_from": list(self.resumed_from), "model": self.run.wl.model.state_dict(),
+                "optimizer": self.run.opt.state_dict(), "rng": rng_state(),
+                "state": {f.name: getattr(st, f.name) for f in fields(st)},
+            }
             _save_atomic(payload, self.path, torch.save)
-        except OSError as exc:
-            log.error("%s: checkpoint at step %d not written (%s); training goes on", self.path, done, exc)
+        except Exception as exc:  # inside the loop's own handler, it would turn the run into a failed result
+            log.error("%s: checkpoint at step %d not written (%s: %s); training goes on", self.path, done,
+                      type(exc).__name__, exc)
             return
         self.saved_at, self.last = done, time.monotonic()
         log.info("checkpoint (%s) at step %d of %d -> %s (%.2fs)", why, done, self.steps, self.path,
