@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from transferbench.config import config_hash, resolve_run_config
-from transferbench.train import optimizer_impl, setup, train
+from transferbench.fastpath import optimizer_impl
+from transferbench.train import setup, train
 
 TINY = {"workload": "mlp", "recipe": "mup", "width": 32, "base_width": 16, "log2_lr": -6, "depth": 2,
         "steps": 20, "batch_size": 16, "eval_batches": 1, "diag_points": 2, "coord_steps": 2}
@@ -23,12 +24,16 @@ def test_adamw_is_fused_on_cpu_and_the_record_says_so() -> None:
     assert record["provenance"]["compile"] is False
 
 
-def test_fused_and_unfused_adamw_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fused_and_unfused_adamw_agree() -> None:
     cfg = resolve_run_config(TINY)
     fused = train(cfg)["curve"]["loss"]
-    monkeypatch.setattr("transferbench.train.optimizer_impl", lambda device: {"foreach": False})
-    loop = train(cfg)["curve"]["loss"]
-    assert fused == pytest.approx(loop, rel=1e-5)
+    loop_cfg = resolve_run_config({**TINY, "fused_adamw": False})
+    assert config_hash(loop_cfg) != config_hash(cfg)  # hashed only when off
+    loop_run = setup(loop_cfg)
+    assert not loop_run.opt.defaults["fused"] and not loop_run.opt.defaults["foreach"]  # the per-parameter loop
+    loop = train(loop_cfg, run=loop_run)
+    assert loop["provenance"]["optimizer"] == {"name": "AdamW", "foreach": False}
+    assert fused == pytest.approx(loop["curve"]["loss"], rel=1e-5)
 
 
 def test_compile_is_opt_in_recorded_and_gives_the_same_losses() -> None:

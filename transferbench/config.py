@@ -22,7 +22,8 @@ from transferbench.settings import COMMON, RunConfig, Setting, settings_of
 _UNHASHED = ("threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
 #: Settings added after record schema 2, left out of the hash while at this value, so that every
 #: schema-2 record keeps its hash (a run on another data source is a different run and hashes so).
-_HASH_UNLESS = {"data_source": "generated", "compile": False, "data_path": "", "augment": True}
+_HASH_UNLESS = {"data_source": "generated", "compile": False, "data_path": "", "augment": True,
+                "autocast": "bf16", "tf32": True, "fused_adamw": True, "sdpa_backend": "auto"}
 
 
 class ConfigError(ValueError):

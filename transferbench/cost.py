@@ -25,8 +25,17 @@ from transferbench.config import resolve_run_config
 from transferbench.data_grid import workload_data
 from transferbench.grid import jobs
 
-#: Peak dense bf16 tensor-core FLOP/s (no sparsity), from the vendors' data sheets.
-PEAK_BF16 = {"H100-SXM": 989e12, "H100-PCIe": 756e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
+#: Peak dense bf16 tensor-core FLOP/s (no sparsity), from the vendors' data sheets (H200: H100-SXM's compute;
+#: L4: half the 242 TFLOP/s with sparsity). mfu.py maps torch.cuda.get_device_name() onto these keys.
+PEAK_BF16 = {"H100-SXM": 989e12, "H100-PCIe": 756e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12,
+             "A10G": 125e12, "A10": 125e12, "L4": 121e12}
+#: The formula behind each workload's FLOPs per item (the functions below), as the record states it.
+FORMULAS = {
+    "llama": "6*N + 12*L*T*d per token, N = L*(4+3*ffn_ratio)*d^2 + d*V (matmul parameters, embeddings excluded)",
+    "resnet": "3 * sum over convolutions of 2*k^2*C_in*C_out*H_out*W_out - the stem's input gradient + 6*4w*classes "
+              "per image",
+    "mlp": "6*(in*d + depth*d^2 + d*out) - 2*in*d per sample",
+}
 
 
 def llama_flops(d: int, depth: int, ffn_ratio: int, vocab: int, seq_len: int) -> float:

@@ -120,6 +120,16 @@ class RunConfig(Mapping):
     device: str = setting("cpu", "cpu, cuda or auto", choices=("cpu", "cuda", "auto"))
     compile: bool = setting(False, "torch.compile the training step (opt-in: 1.1-1.4x at steady state, 17-30 s "
                             "cold compile per graph on a CPU; for long runs and GPUs)")
+    autocast: str = setting("bf16", "mixed precision on CUDA: bf16 autocast of the forward and loss, fp32 master "
+                            "weights and AdamW state; off = fp32 throughout (a CPU run is fp32 either way)",
+                            choices=("bf16", "off"))
+    tf32: bool = setting(True, "TF32 tensor cores for the fp32 matmuls and convolutions outside autocast, on CUDA "
+                         "(no effect on CPU)")
+    fused_adamw: bool = setting(True, "AdamW's fused kernel wherever torch has one for the device (CUDA; CPU since "
+                                "torch 2.4); false: the foreach kernel on CUDA, the per-parameter loop on CPU")
+    sdpa_backend: str = setting("auto", "kernel of scaled_dot_product_attention (llama's attention): auto = torch's "
+                                "choice (flash on CUDA where it applies); flash and math also run on CPU, efficient "
+                                "and cudnn only on CUDA", choices=("auto", "flash", "efficient", "cudnn", "math"))
     threads: int = setting(1, "torch threads (1 per job: jobs side by side beat threads on a small CPU)", COUNT)
     checkpoint_every: int = setting(0, "save the run's full state to checkpoint.pt in its directory every N steps, "
                                     "and resume from it when rerun; 0 = never (SIGTERM and SIGUSR1 always save)",

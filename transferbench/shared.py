@@ -27,17 +27,22 @@ from typing import Any
 
 import numpy as np
 
+from transferbench.config import _HASH_UNLESS
 from transferbench.record import RECORD_NAME, read_record, write_json_atomic
 
 #: Settings that name a recipe rather than say what it does (their effect is in the groups and init), or
 #: that do not change what is computed (threads, checkpoints).
 _NOT_TRAINING = ("recipe", "recipe_options", "threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
+#: Settings added after the fingerprint (the GPU fast path, fastpath.py): left out at their defaults, as in the
+#: config hash, so that every earlier fingerprint stands and earlier runs are still shared.
+_LATER = ("autocast", "tf32", "fused_adamw", "sdpa_backend")
 
 
 def fingerprint(run: Any) -> str:
     """16 hex digits of sha256 over everything the trainer does with one set-up run (train.setup)."""
     h = hashlib.sha256()
-    cfg = {k: v for k, v in run.cfg.as_dict().items() if k not in _NOT_TRAINING}
+    cfg = {k: v for k, v in run.cfg.as_dict().items()
+           if k not in _NOT_TRAINING and not (k in _LATER and v == _HASH_UNLESS[k])}
     h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     h.update(f"{type(run.wl.model).__module__}.{type(run.wl.model).__qualname__}|{run.output_mult!r}".encode())
     for g in run.groups:

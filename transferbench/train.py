@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
-from transferbench import checkpoint
+from transferbench import checkpoint, fastpath, mfu
 from transferbench import diagnostics as diag
 from transferbench.config import config_hash
+from transferbench.devices import provenance as devices_provenance
 from transferbench.groups import build_groups, group_records, optimizer_groups, step_values
 from transferbench.recipes import describe, get_recipe
 from transferbench.recipes.checked import resolve
@@ -79,6 +80,7 @@ class Run:
     applied_steps: set[int]
     log_every: int
     compiled: Any = None  # torch.compile(model) when cfg.compile, else None
+    fast: Any = None  # fastpath.FastPath: autocast, TF32, fused AdamW, attention kernel
 
 
 @dataclass
@@ -100,19 +102,6 @@ def applied_steps(steps: int, warmup_frac: float) -> set[int]:
     return {0, max(warmup - 1, 0), steps // 2, steps - 1}
 
 
-def optimizer_impl(device: torch.device) -> dict[str, bool]:
-    """AdamW's fused kernel wherever torch has one for the device (CPU since torch 2.4: 1.00-1.17x faster
-    here, losses within 2e-7 relative after 20 steps), else the foreach kernel on CUDA, else the loop."""
-    try:
-        from torch.optim.optimizer import _get_fused_kernels_supported_devices
-
-        if device.type in _get_fused_kernels_supported_devices():
-            return {"fused": True}
-    except ImportError:  # an older torch without the helper: no fused kernel on CPU there
-        pass
-    return {"foreach": device.type == "cuda"}
-
-
 def setup(cfg: RunConfig) -> Run:
     """Seed, build the workload, resolve and check the recipe, initialise, and build the optimizer."""
     from transferbench.workloads import build_workload  # torch-heavy; imported on use
@@ -120,6 +109,10 @@ def setup(cfg: RunConfig) -> Run:
     torch.set_num_threads(int(cfg.threads))
     torch.set_flush_denormal(True)  # denormals slowed high-lr CPU runs by up to 1.6x (docs/design.md)
     device = resolve_device(cfg.device)
+    if device.type == "cuda":  # the GPU this process claimed (devices.py), named in the record
+        device = torch.device("cuda", torch.cuda.current_device())
+    fast = fastpath.plan(cfg, device)  # autocast, TF32, fused AdamW, attention kernel (fastpath.py)
+    fast.apply_globals()
     recipe = get_recipe(cfg.recipe, **cfg.recipe_options)
     steps, m = int(cfg.steps), float(cfg.width_mult)
     sched = lr_multipliers(steps, cfg.schedule, cfg.warmup_frac, cfg.min_lr_frac)
@@ -130,17 +123,12 @@ def setup(cfg: RunConfig) -> Run:
     model = wl.model.to(device)
     groups = build_groups(model, resolved, cfg)
     opt = torch.optim.AdamW(optimizer_groups(groups), betas=(cfg.adam_beta1, cfg.adam_beta2),
-                            eps=cfg.adam_eps, **optimizer_impl(device))
+                            eps=cfg.adam_eps, **fast.optimizer)
     lrs, wds = step_values(groups, sched)
-    use_bf16 = device.type == "cuda"
-
-    def autocast() -> Any:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16)
-
     return Run(
         cfg=cfg, device=device, meta={**describe(cfg.recipe), "options": recipe.opts},
         output_mult=resolved.output_mult, wl=wl, groups=groups, opt=opt, sched=sched, lrs=lrs, wds=wds,
-        autocast=autocast,
+        autocast=fast.context, fast=fast,
         hidden={n: p for g in groups if g["role"] == HIDDEN for n, p in zip(g["names"], g["params"])},
         sublayers=list(model.sublayers()),
         snap_steps=set(diag.diag_steps(steps, int(cfg.diag_points))),
@@ -220,8 +208,8 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
         "config_hash": config_hash(cfg),
         "recipe": run.meta,
         "provenance": {**provenance(str(run.device), int(cfg.threads), run.meta),
-                       "optimizer": {"name": "AdamW", **{k: bool(v) for k, v in optimizer_impl(run.device).items()}},
-                       "compile": bool(cfg.compile)},
+                       "optimizer": {"name": "AdamW", **_kernel(run.opt)}, "compile": bool(cfg.compile),
+                       "fast_path": run.fast.record(), **devices_provenance(run.device)},
         "data": wl.data_info,
         "output_mult": run.output_mult,
         "param_groups": group_records(run.groups),
@@ -231,6 +219,7 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
             "wall_time": train_time,
             "throughput": wl.items_per_batch * completed / train_time if train_time > 0 else None,
             "throughput_unit": wl.throughput_unit,
+            **mfu.performance(cfg, run.device, wl.items_per_batch * completed, train_time),
             "tau": _tau(run, completed),
         },
         "curve": st.curve,
@@ -238,6 +227,11 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
         "diagnostics": st.snapshots,
         "coord_check": st.coord,
     }
+
+
+def _kernel(opt: torch.optim.Optimizer) -> dict[str, bool]:
+    """The AdamW kernel as the optimizer holds it (fused, else foreach or the loop)."""
+    return {"fused": True} if opt.defaults.get("fused") else {"foreach": bool(opt.defaults.get("foreach"))}
 
 
 def _tau(run: Run, completed: int) -> float | None:
