@@ -86,7 +86,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_device(first["device"])
     if args.manifest:
         rundir.check_writable("manifest", Path(args.manifest).parent)
-    manifest = line.run()
+    from transferbench.devices import for_process
+
+    # One GPU for the whole line: the first free one, claimed by this process (devices.py)
+    with for_process(first["device"], Path(args.gpu_locks) if args.gpu_locks else None, args.gpu_wait):
+        manifest = line.run()
     if args.manifest:  # the DAG's declared output, so only once every run of the job has its record
         write_manifest(Path(args.manifest), manifest)
     return 0
@@ -189,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tuning", help="adaptive: the manifest of the tuning width's line (its optimum is transferred)")
     p.add_argument("--widest", action="store_true", help="adaptive: also train the lr sensitivity's window")
     p.add_argument("--shared-dir", help="train each distinct run once: map trainer fingerprints to records here")
+    p.add_argument("--gpu-locks", help="a CUDA run claims a free GPU through lock files here (the DAG: "
+                   "RESULTS/locks/gpu; default: a directory per user in the temp directory)")
+    p.add_argument("--gpu-wait", type=float, metavar="SECONDS",
+                   help="when every GPU is claimed, give up after this long (default: wait until one is free)")
     p.add_argument("--force", action="store_true",
                    help="rerun every run, replacing any existing record (same config hash or not)")
     p.add_argument("--replace", action="store_true",
@@ -216,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one verb. A bad input is one logged line and exit status 2; Ctrl-C is 130; never a traceback
     for either (a traceback means a bug)."""
+    from transferbench.devices import GPUsBusy
     from transferbench.runlock import RunLockedError
 
     args = build_parser().parse_args(argv)
@@ -229,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
-    except (ConfigError, RecipeError, RunLockedError, ValueError) as exc:
+    except (ConfigError, RecipeError, RunLockedError, GPUsBusy, ValueError) as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:  # an output path that cannot be written, a file that cannot be read

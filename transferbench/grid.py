@@ -114,6 +114,12 @@ def run_settings(profile: dict[str, Any], workload: str, spec: dict[str, Any], w
     return settings
 
 
+def gpu_args(settings: dict[str, Any], results_dir: str) -> list[str]:
+    """A GPU job's lock directory: its process claims a free GPU there (devices.py), as Snakemake's
+    ``--resources gpu=K`` limits how many run at once but assigns no device ids. CPU jobs get nothing."""
+    return ["--gpu-locks", f"{results_dir}/locks/gpu"] if settings.get("device") in ("cuda", "auto") else []
+
+
 def tuning_width(spec: dict[str, Any]) -> int:
     """The width whose optimum is transferred: ``base_width`` if swept, else the narrowest (as metrics.py)."""
     widths = [int(w) for w in spec["widths"]]
@@ -156,7 +162,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                             args += ["--recipe-option", f"{key}={value}"]
                         args += data_flags
                         args += ["--out", job.out_template, "--manifest", job.manifest,
-                                 "--shared-dir", f"{results_dir}/runs/_trained"]
+                                 "--shared-dir", f"{results_dir}/runs/_trained", *gpu_args(settings, results_dir)]
                         needs: tuple[str, ...] = ()
                         if adaptive:
                             args += ["--lr-search", "adaptive"]
@@ -208,6 +214,6 @@ def invariance_jobs(profile: dict[str, Any]) -> list[Job]:
             for key, value in sorted(options.items()):
                 args += ["--recipe-option", f"{key}={value}"]
             args += [*data_flags, "--out", job.out_template, "--manifest", job.manifest,
-                     "--shared-dir", f"{results_dir}/runs/_trained"]
+                     "--shared-dir", f"{results_dir}/runs/_trained", *gpu_args(settings, results_dir)]
             out.append(replace(job, args=tuple(args), needs=(data_manifest,) if data_manifest else ()))
     return out

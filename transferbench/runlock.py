@@ -22,18 +22,16 @@ class RunLockedError(RuntimeError):
     """Another process holds the run directory's lock; the message names the directory and its pid."""
 
 
-def _acquire(path: Path, run_dir: Path) -> int:
-    """Open and flock the lock file still at ``path``; RunLockedError if another process holds it."""
+def try_lock(path: Path) -> int | None:
+    """flock the file at ``path`` (created if missing) without waiting: its open descriptor, or None when
+    another process holds it. Closing the descriptor releases the lock (so does the holder's death)."""
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RunLockedError(
-                f"{run_dir}: another process (pid {holder}) is writing this run; lock file {path}"
-            ) from None
+            return None
         except BaseException:
             os.close(fd)
             raise
@@ -46,6 +44,22 @@ def _acquire(path: Path, run_dir: Path) -> int:
         if same:
             return fd
         os.close(fd)
+
+
+def holder(path: Path) -> str:
+    """What a lock file says about its holder (its pid, ...), or "unknown"."""
+    try:
+        return Path(path).read_text(errors="replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _acquire(path: Path, run_dir: Path) -> int:
+    """Open and flock the lock file still at ``path``; RunLockedError if another process holds it."""
+    fd = try_lock(path)
+    if fd is None:
+        raise RunLockedError(f"{run_dir}: another process (pid {holder(path)}) is writing this run; lock file {path}")
+    return fd
 
 
 @contextlib.contextmanager

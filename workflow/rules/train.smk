@@ -12,7 +12,10 @@ import re
 from transferbench.grid import Job
 
 JOB_BY_KEY = {j.key: j for j in JOBS}
-GPU = {"gpu": 1} if config.get("device") == "cuda" else {}
+# A job on CUDA asks for one unit of the `gpu` resource: `snakemake --cores N --resources gpu=K` runs at
+# most K of them at once, and each claims a free GPU itself (devices.py; its --gpu-locks comes from grid.Job).
+# On SLURM the executor turns it into a GPU request. The device may be set per workload (its settings).
+GPU_WORKLOADS = {j.workload for j in JOBS if "--gpu-locks" in j.args}
 # Start the longest jobs first so the last minutes are not one core busy and one idle: each workload's
 # spec says its priority (llama lines are the longest). This is why there is one rule per workload.
 from transferbench import workload_specs
@@ -36,7 +39,7 @@ for _workload in WORKLOADS:
         threads: int(config.get("threads", 1))
         priority: workload_specs.get(_workload).priority
         resources:
-            **GPU,
+            **({"gpu": 1} if _workload in GPU_WORKLOADS else {}),
         conda:
             "../envs/transferbench.yaml"
         # params.cmd is a whole command (not quoted as one word): grid.Job quoted each of its arguments
