@@ -67,3 +67,21 @@ def test_the_readme_states_what_cost_prints(profile: str) -> None:
     total = re.search(r"^total\s+\d+\s+[\d,]+\s+([\d,.]+)", out, re.M).group(1)
     readme = (REPO / "README.md").read_text()
     assert f"{total} GPU-hours" in readme, (profile, total)
+
+
+def test_the_formulas_against_a_hand_count() -> None:
+    """Each formula against the count written out by hand for a small model: training = 3 x forward (the
+    backward pass costs two forwards: gradients of the inputs and of the weights), 2 FLOPs a multiply-add."""
+    # llama d=32, L=1, ffn_ratio 3, V=16, T=8, per token. Forward matmuls: q, k, v, o 4*32*32 = 4096, gate, up,
+    # down 3*96*32 = 9216, head 32*16 = 512 -> 2*13824 = 27648; attention scores QK^T and the weighted values
+    # 2*(2*T*d) = 2*2*8*32 = 1024. Train: 3*(27648 + 1024) = 86016 (= 6N + 12LTd, N = 13824).
+    assert llama_flops(32, 1, 3, 16, 8) == 86016
+    # resnet w=4, one block per stage, 8x8 images, 10 classes. Forward convs (2*k^2*C_in*C_out*H*W):
+    # stem 3->4 at 8x8: 2*9*3*4*64 = 13824; stage 1 two 4->4 at 8x8: 2*18432 = 36864; stage 2 at 4x4: 4->8
+    # 9216, 8->8 18432, 1x1 shortcut 4->8 1024 = 28672; stage 3 at 2x2: 8->16 9216, 16->16 18432, shortcut
+    # 1024 = 28672. Sum 108032; x3 = 324096, minus the stem's input gradient 13824 (the images need none)
+    # = 310272; the classifier 16->10: 6*16*10 = 960. Per image: 311232.
+    assert resnet_flops(4, 1, 8, 10) == 311232
+    # mlp d=8, two hidden layers, in 4, out 3: weights 4*8 + 2*64 + 8*3 = 184. Forward 2*184 = 368, weight
+    # gradients 368, input gradients of every layer but the first 2*(184 - 32) = 304. Per sample: 1040.
+    assert mlp_flops(8, 2, 4, 3) == 1040
