@@ -134,3 +134,18 @@ def test_fan_prediction_of_the_exponent() -> None:
         wd = [get_recipe(recipe).resolve(m)["hidden"]["wd"] for m in (1, 2, 4)]
         assert fan_exponent([1, 2, 4], lr, wd) == pytest.approx(slope), recipe
     assert math.isnan(fan_exponent([1, 2], [1, 1], [0, 0]))
+
+
+def test_tau_is_the_applied_hidden_decay_summed_over_steps() -> None:
+    """summary.tau = sum_t lr_t x wd_t of the hidden groups, here eta/m x schedule(t) x lambda m^p, computed
+    from the schedule typed in (linear warmup then linear decay), not from the trainer's tables."""
+    from transferbench.train import train
+
+    steps, eta, lam, m, p = 20, 2.0**-6, 0.3, 4, 0.75
+    cfg = resolve_run_config({"workload": "mlp", "recipe": f"wd-power[p={p}]", "width": 64, "base_width": 16,
+                              "log2_lr": -6, "wd": lam, "steps": steps, "eval_batches": 1, "depth": 2,
+                              "batch_size": 8, "schedule": "linear", "warmup_frac": 0.1, "min_lr_frac": 0.0})
+    warm = 2
+    sched = [(t + 1) / warm if t < warm else 1 - (t - warm) / (steps - warm) for t in range(steps)]
+    want = sum(eta / m * s * lam * m**p for s in sched)
+    assert train(cfg)["summary"]["tau"] == pytest.approx(want, rel=1e-9)

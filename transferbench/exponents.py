@@ -34,23 +34,16 @@ NEEDED = ("log2_top_sv", "hidden_lr_mult", "hidden_wd_mult", "tau")
 COLUMNS = ["sv_exponent", "sv_exponent_lo", "sv_exponent_hi", "sv_exponent_fan", "tau", "tau_widest"]
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if len(np.unique(x[ok])) < 2:
-        return np.nan
-    xc = x[ok] - x[ok].mean()
-    return float((xc * (y[ok] - y[ok].mean())).sum() / (xc**2).sum())
-
-
 def fan_exponent(widths: Sequence[float], lr_mults: Sequence[float], wd_mults: Sequence[float]) -> float:
     """0.75 + (a - b)/2 with a, b the slopes of log2 hidden lr and wd multipliers against log2 width;
     NaN without weight decay (no steady state) or with fewer than two widths."""
+    from transferbench.metrics import slope  # metrics imports this module: import on use
+
     lr, wd = np.asarray(lr_mults, float), np.asarray(wd_mults, float)
     if not (np.all(lr > 0) and np.all(wd > 0)):
         return np.nan
     x = np.log2(np.asarray(widths, float))
-    return FAN_D_EXPONENT + 0.5 * (_slope(x, np.log2(lr)) - _slope(x, np.log2(wd)))
+    return FAN_D_EXPONENT + 0.5 * (slope(x, np.log2(lr)) - slope(x, np.log2(wd)))
 
 
 def _at_lr(g: pd.DataFrame, widths: np.ndarray, log2_lr: float, column: str) -> pd.DataFrame:
@@ -74,6 +67,8 @@ def _at_lr(g: pd.DataFrame, widths: np.ndarray, log2_lr: float, column: str) -> 
 def columns(ctx: dict[str, Any]) -> dict[str, float]:
     """The COLUMNS of one (workload, recipe, wd) group from metrics._lr_group's context (it needs the
     resample ``weights`` and the workload's seed ids ``union``)."""
+    from transferbench.metrics import slope
+
     g, widths, weights, union = ctx["group"], ctx["widths"], ctx["weights"], ctx["union"]
     g = g.reindex(columns=[*g.columns, *(c for c in NEEDED if c not in g.columns)])  # a runs table of 0.2
     at = float(ctx["opt"][0, ctx["tuning"]])
@@ -81,7 +76,7 @@ def columns(ctx: dict[str, Any]) -> dict[str, float]:
     a = on_seeds(sv.to_numpy(float), sv.index.to_numpy(), union)
     means = seed_means(weights, a)  # (1 + B, W)
     x = np.log2(widths.astype(float))
-    slopes = np.array([_slope(x, row) for row in means])
+    slopes = np.array([slope(x, row) for row in means])
     lo, hi = ci(slopes, int(np.isfinite(a).any(axis=1).sum()))
     mults = g.groupby("width")[["hidden_lr_mult", "hidden_wd_mult"]].median().reindex(widths)
     tau = _at_lr(g, widths, at, "tau").mean(axis=0)
