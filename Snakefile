@@ -79,4 +79,5 @@ rule all:
         expand(f"{R}/plots/{{kind}}.png", kind=EXPONENT_PLOTS),
         [f"{R}/tables/invariance.csv", f"{R}/plots/invariance_{config['invariance']['workload']}.png"] if STUDY else [],
         multiext(f"{R}/leaderboard", ".md", ".csv", ".html"),
+        f"{R}/findings.md",
     default_target: True

@@ -88,7 +88,7 @@ def test_best_p_minimises_regret_with_a_bootstrap_ci(tmp_path, best: float) -> N
 def test_best_p_on_the_edge_is_flagged() -> None:
     from transferbench.metrics import _all_metrics
 
-    _, transfer, _, samples = _all_metrics(_p_sweep(-0.5), 100, 0)
+    _, transfer, _, samples, _ = _all_metrics(_p_sweep(-0.5), 100, 0)
     _, top = tables(transfer, samples)
     assert top["best_p"].iloc[0] == 0.0 and bool(top["best_p_edge"].iloc[0])
 
@@ -97,7 +97,7 @@ def test_other_recipes_and_variants_stay_apart() -> None:
     from transferbench.metrics import _all_metrics
 
     mixed = pd.concat([_p_sweep(0.5), runs(recipe="mup"), runs(recipe="wd-power[p=0.5,vector_wd=none]")])
-    _, transfer, _, samples = _all_metrics(mixed, 50, 0)
+    _, transfer, _, samples, _ = _all_metrics(mixed, 50, 0)
     rows, top = tables(transfer, samples)
     assert "mup" not in set(rows["recipe"]) and set(rows["variant"]) == {"-", "vector_wd=none"}
     assert len(top) == 1  # the variant with a single p has no parabola

@@ -87,21 +87,32 @@ def cmd_boards(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """transfer.csv + runs.csv -> leaderboard .md, .csv, .html."""
+    """transfer.csv, seed_scores.csv, regime.csv + runs.csv -> leaderboard .md, .csv, .html."""
     from transferbench.aggregate import read_table
     from transferbench.leaderboard import write_leaderboard
     from transferbench.recipes import RecipeError, describe
 
     t = Path(args.tables)
     transfer, runs = read_table(t / "transfer.csv"), read_table(t / "runs.csv")
+    seed_scores, regime = read_table(t / "seed_scores.csv"), read_table(t / "regime.csv")
     meta = {}
     for name in sorted(set(transfer["recipe"])):
         try:  # summaries come from the registry when the recipe is installed; the tables suffice otherwise
             meta[name] = describe(name)
         except RecipeError:
             pass
-    write_leaderboard(transfer, runs, Path(args.out), recipes_meta=meta, profile=args.profile)
+    write_leaderboard(transfer, runs, Path(args.out), recipes_meta=meta, profile=args.profile,
+                      seed_scores=seed_scores, regime=regime)
     log.info("wrote %s.{md,csv,html}", args.out)
+    return 0
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    """A profile's tables and leaderboard.csv -> tables/claims.csv and findings.md (every number from a table)."""
+    from transferbench.findings import write_findings
+
+    paths = write_findings(Path(args.tables), Path(args.leaderboard), Path(args.out), args.profile)
+    log.info("wrote %s", ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -179,6 +190,14 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results/leaderboard", help="output path without suffix")
     p.add_argument("--profile", default="", help="the profile's name: the board's title, BibTeX key and CSV column")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("findings", help="tables + leaderboard.csv -> claims.csv and findings.md")
+    p.add_argument("--tables", default="results/tables", help="the profile's tables directory (reads regime.csv, "
+                   "transfer.csv, seed_scores.csv; writes claims.csv)")
+    p.add_argument("--leaderboard", default="results/leaderboard.csv", help="the profile's leaderboard.csv")
+    p.add_argument("--out", default="results/findings.md", help="the findings file to write")
+    p.add_argument("--profile", default="", help="the profile's name, for the title")
+    p.set_defaults(func=cmd_findings)
 
     p = sub.add_parser("invariance", help="[Fan25]'s invariance study: its manifests -> table and plot")
     p.add_argument("manifests", nargs="+", help="the study's job.json manifests")

@@ -18,18 +18,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transferbench import exponents
+from transferbench import crossfit, exponents
 from transferbench.aggregate import as_flag
 from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
 from transferbench.ties import TIE_COLUMNS, add_tie_columns, regret_rel_samples
 
 GROUP = ["workload", "recipe", "wd"]
+#: The headline's cross-fitted columns (crossfit.py): what a user gets and how well the optimum transfers.
+crossfit_columns = ["transferred_loss", "transferred_loss_lo", "transferred_loss_hi", "transferred_by_width",
+                    "wider_better", "retuned_loss", "regret_oos", "regret_oos_lo", "regret_oos_hi",
+                    "regret_oos_rel", "regret_oos_rel_lo", "regret_oos_rel_hi", "transfer_log2_lr", "crossfit"]
+SEED_COLUMNS = ["workload", "recipe", "wd", "seed", "width", "widest", "transfer_log2_lr", "transferred_loss",
+                "retuned_loss", "regret"]
 OPTIMA_COLUMNS = ["workload", "recipe", "wd", "width", "n_seeds", "opt_log2_lr", "opt_log2_lr_lo",
                   "opt_log2_lr_hi", "opt_loss", "edge"]
 TRANSFER_COLUMNS = ["workload", "recipe", "wd", "widths", "tuning_width", "widest_width", "drift", "drift_lo",
                     "drift_hi", "drift_edge", "regret", "regret_lo", "regret_hi", "regret_rel", "best_loss",
                     "sensitivity", "wider_worse_frac", "sv_spread", *exponents.COLUMNS, "n_seeds", "recipe_arxiv",
-                    "recipe_distribution", "recipe_version"]
+                    "recipe_distribution", "recipe_version", *crossfit_columns]
 #: Extra transfer.csv columns: name -> function of one group's context (its runs as ``group``; ``widths``,
 #: ``grid``; the seed-mean curves ``means`` (1 + B, W, L), row 0 the estimate and rows 1.. the bootstrap
 #: resamples; ``opt``, ``opt_loss``, ``edge`` (1 + B, W); the indices ``tuning`` and ``widest``; and the
@@ -252,6 +258,9 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
         "recipe_distribution": first.get("recipe_distribution"),
         "recipe_version": first.get("recipe_version"),
     }
+    cf = crossfit.cross_fit(grid, a, t)
+    summary.update(crossfit.summary(cf))
+    summary["_seed_rows"] = crossfit.seed_rows(key, union, widths, cf)
     summary["_regret_rel"] = regret_rel_samples(regret, opt_loss[:, wide]), frozenset(seeds.tolist())
     ctx = {"group": g, "widths": widths, "grid": grid, "means": means, "opt": opt, "opt_loss": opt_loss,
            "edge": edge, "tuning": t, "widest": wide, "summary": summary, "weights": weights, "union": union}
@@ -311,7 +320,7 @@ def compute_metrics(
     runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(optima, transfer) tables of docs/design.md §6; transfer gains wd_drift* columns when wd was swept."""
-    optima, transfer, _, _ = _all_metrics(runs, n_boot, seed)
+    optima, transfer, _, _, _ = _all_metrics(runs, n_boot, seed)
     return optima, transfer
 
 
@@ -324,6 +333,7 @@ def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFra
         rows += r
         summaries.append(s)
     optima = pd.DataFrame(rows, columns=OPTIMA_COLUMNS)
+    seed_rows = [row for s in summaries for row in s.pop("_seed_rows")]
     samples = {(s["workload"], s["recipe"], s["wd"]): s.pop("_regret_rel") for s in summaries}
     transfer = pd.DataFrame(summaries, columns=[*TRANSFER_COLUMNS, *COLUMN_HOOKS])
     transfer = add_tie_columns(transfer, {k: v[0] for k, v in samples.items()},
@@ -332,22 +342,27 @@ def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFra
     optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
     if len(wd_transfer):
         transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
-    return optima, transfer, optima_wd, {k: v[0] for k, v in samples.items()}
+    seed_scores = pd.DataFrame(seed_rows, columns=SEED_COLUMNS)
+    return optima, transfer, optima_wd, {k: v[0] for k, v in samples.items()}, seed_scores
 
 
 def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """Write optima.csv, transfer.csv, optima_wd.csv, wd_exponent.csv and wd_exponent_best.csv to
+    """Write optima.csv, transfer.csv, optima_wd.csv, wd_exponent.csv, wd_exponent_best.csv, seed_scores.csv
+    and regime.csv (regime.py) to
     ``out_dir`` (optima_wd.csv has rows only when two or more positive wd values were swept, the wd_exponent
     tables only for ``wd-power[p=...]`` rows, wd_exponent.py; all are always written so the DAG's outputs
     are fixed)."""
     from transferbench import wd_exponent
+    from transferbench.regime import regime_table
 
-    optima, transfer, optima_wd, samples = _all_metrics(runs, n_boot, seed)
+    optima, transfer, optima_wd, samples, seed_scores = _all_metrics(runs, n_boot, seed)
     p_rows, p_best = wd_exponent.tables(transfer, samples)
+    regime = regime_table(transfer, optima, runs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best")
+    names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best", "seed_scores", "regime")
     paths = [out_dir / f"{name}.csv" for name in names]
-    for table, path in zip((optima, transfer, optima_wd, p_rows, p_best), paths, strict=True):
+    tables = (optima, transfer, optima_wd, p_rows, p_best, seed_scores, regime)
+    for table, path in zip(tables, paths, strict=True):
         table.to_csv(path, index=False)
     return paths

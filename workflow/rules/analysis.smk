@@ -35,6 +35,8 @@ rule metrics:
         optima_wd=f"{T}/optima_wd.csv",
         wd_exponent=f"{T}/wd_exponent.csv",
         wd_exponent_best=f"{T}/wd_exponent_best.csv",
+        seed_scores=report(f"{T}/seed_scores.csv", caption="../report/tables.rst", category="Tables"),
+        regime=report(f"{T}/regime.csv", caption="../report/tables.rst", category="Tables"),
     log:
         f"{R}/logs/metrics.log",
     params:
@@ -94,6 +96,26 @@ rule leaderboard:
     shell:
         "python -m transferbench leaderboard --tables {params.tables:q} --out {params.stem:q} "
         "--profile {params.profile:q} > {log:q} 2>&1"
+
+
+# What the results say, every number formatted from a table cell (findings.py), and the papers' claims tested.
+rule findings:
+    input:
+        board=f"{R}/leaderboard.csv",
+        tables=rules.metrics.output,
+    output:
+        claims=f"{T}/claims.csv",
+        findings=report(f"{R}/findings.md", caption="../report/leaderboard.rst", category="Leaderboard"),
+    log:
+        f"{R}/logs/findings.log",
+    params:
+        tables=lambda w, output: os.path.dirname(output.claims),
+        profile=config.get("profile", ""),
+    conda:
+        ENV
+    shell:
+        "python -m transferbench findings --tables {params.tables:q} --leaderboard {input.board:q} "
+        "--out {output.findings:q} --profile {params.profile:q} > {log:q} 2>&1"
 
 
 # [Fan25]'s invariance study (profile key `invariance`): its runs stay out of runs.csv.

@@ -1,0 +1,217 @@
+"""The leaderboard as Markdown and as self-contained HTML, from leaderboard.csv's rows and regime.csv.
+
+Every cell is formatted from a table cell (leaderboard.py builds the table); nothing here computes a number.
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+
+from transferbench.leaderboard import bibtex, board_title, finite, sweep_hash, versions
+
+INTRO = ("Tune the learning rate at the base width, train the widest model with it: what do you get, and how "
+         "well did the lr transfer? **Transferred loss** is the held-out loss at the widest width at the lr "
+         "chosen at the base width; **regret** is that loss minus the loss of re-tuning the lr at the widest "
+         "width. Both are cross-fitted over seeds: the lrs are chosen on the other seeds and scored on the "
+         "held-out one, so the regret is the excess over re-tuning with the same budget and can be negative. "
+         "Cite the transferred-loss rank for *which recipe gives the best wide model from a small-model tuning*; "
+         "cite the regret rank for *whose optimal lr stays put* (a recipe can transfer perfectly to a worse "
+         "model).")
+TIE_NOTE = ("=1: in the 95% model confidence set of the best (Hansen, Lunde & Nason 2011, bootstrap over seeds "
+            "paired across recipes, with a Student-t guard for few seeds; the worst point estimate is eliminated "
+            "first, so the set is always the best k recipes and never holds a recipe worse than one it "
+            "excludes). Recipes outside the set are ranked after it by their means.")
+SEED_NOTE = ("One seed: nothing can be held out, so the numbers are in-sample, without CIs, and no recipe is "
+             "told from another: the data cannot decide. Add seeds to the profile (seeds: [0, 1, 2]).")
+EDGE_NOTE = "† an optimal lr lies on the edge of the lr grid for some width: the drift is a bound (widen the grid)."
+REGIME_NOTE = ("Regime: a workload is ranked overall only if wider is better at the best recipe's transferred lr, "
+               "every optimal lr is resolved (95% CI under 1 octave, inside the grid), weight decay acts over at "
+               "least one timescale at the widest width (tau = sum of lr x wd over the steps, for the recipes "
+               "that keep the per-step decay) and a warmup factor ends at 0.9 or more. Out-of-regime workloads "
+               "are shown with the reason.")
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0;font-size:.88em}th,td{border:1px solid #ccc;padding:.3em .5em}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr:nth-child(even){background:#fafafa}.out{color:#8a5a00}
+.edge{color:#b22222}pre{background:#f6f6f6;padding:1em;overflow-x:auto}footer{color:#555;font-size:.9em}"""
+
+
+def _f(x: Any, fmt: str) -> str:
+    return fmt.format(float(x)) if finite(x) else "n/a"
+
+
+def _ci(x: Any, lo: Any, hi: Any, fmt: str) -> str:
+    return _f(x, fmt) + (f" [{_f(lo, fmt)}, {_f(hi, fmt)}]" if finite(lo) and finite(hi) else "")
+
+
+def _yes(x: Any) -> bool | None:
+    if x is None or (isinstance(x, float) and pd.isna(x)) or x is pd.NA:
+        return None
+    return str(x).strip().lower() in ("true", "1", "1.0")
+
+
+def _check(x: Any, detail: str) -> str:
+    flag = _yes(x)
+    return ("n/a" if flag is None else "yes" if flag else "**no**") + (f" ({detail})" if detail else "")
+
+
+def _rank(row: pd.Series, name: str, n_in_set: int) -> str:
+    r = int(row[f"rank_{name}"])
+    return f"={r}" if _yes(row[f"in_set_{name}"]) and n_in_set > 1 and _yes(row["set_decided"]) else str(r)
+
+
+def _recipe(row: pd.Series) -> str:
+    aliases = row.get("aliases")
+    return str(row["recipe"]) + (f" (= {aliases})" if isinstance(aliases, str) and aliases else "")
+
+
+def _regime_rows(regime: pd.DataFrame) -> list[list[Any]]:
+    rows = []
+    for _, r in regime.iterrows():
+        rows.append([str(r["workload"]), "in regime" if _yes(r["in_regime"]) else "**out of regime**",
+                     _check(r["wider_better"], str(r["transferred_by_width"]).replace("/", " → ")
+                            if isinstance(r["transferred_by_width"], str) else ""),
+                     _check(r["optimum_resolved"], f"max CI {_f(r['max_opt_ci'], '{:.2f}')} oct, "
+                            f"{r['max_opt_ci_at']}" if finite(r["max_opt_ci"]) else str(r["max_opt_ci_at"] or "")),
+                     _check(r["wd_acts"], f"tau {_f(r['min_tau_widest'], '{:.2f}')}" if finite(r["min_tau_widest"])
+                            else ""),
+                     _check(r["warmup_completes"], f"f_T {_f(r['min_factor_end'], '{:.2f}')}"
+                            if finite(r["min_factor_end"]) else ""),
+                     str(r["reasons"]) if isinstance(r["reasons"], str) else ""])
+    return rows
+
+
+def _cite(row: pd.Series) -> tuple[str | None]:
+    a = row.get("recipe_arxiv")
+    return (str(a) if isinstance(a, str) and a not in ("", "nan") else None,)
+
+
+def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str, list[str], list[list[Any]]]]:
+    """(title, text, header, rows) of each table; link cells are (arxiv id,) tuples rendered per format."""
+    out = [("Regime verdicts", "", ["workload", "verdict", "wider is better (best recipe, by width)",
+                                    "optimal lr resolved", "weight decay acts (min tau, widest)",
+                                    "warmup completes", "reason"], _regime_rows(regime))]
+    overall = table[table["scope"] == "overall"]
+    ranked_on = ", ".join(str(r["workload"]) for _, r in regime.iterrows() if _yes(r["in_regime"]))
+    if len(overall):
+        n_t, n_r = int(overall["in_set_transferred"].map(_yes).sum()), int(overall["in_set_regret"].map(_yes).sum())
+        rows = [[_rank(r, "transferred", n_t), _rank(r, "regret", n_r), _recipe(r),
+                 _ci(r["transferred_mean"], r["transferred_lo"], r["transferred_hi"], "{:+.2%}"),
+                 _ci(r["regret_mean"], r["regret_lo"], r["regret_hi"], "{:+.2%}"),
+                 str(r["base_model"]) if isinstance(r["base_model"], str) and r["base_model"] else "shared",
+                 _cite(r)] for _, r in overall.iterrows()]
+        out.append((f"Overall: workloads in regime ({ranked_on})",
+                    "Per seed, the mean over those workloads of the excess transferred loss over the workload's "
+                    "best recipe, and of the regret relative to the best re-tuned loss; 95% t intervals over seeds.",
+                    ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss vs best",
+                     "regret (relative)", "base model", "citation"], rows))
+    else:
+        out.append(("Overall", "No workload is in regime: nothing is ranked overall.", [], []))
+    for scope, g in table[table["scope"] != "overall"].groupby("scope", sort=True):
+        n_t, n_r = int(g["in_set_transferred"].map(_yes).sum()), int(g["in_set_regret"].map(_yes).sum())
+        rows = []
+        for _, r in g.iterrows():
+            edge = " †" if _yes(r["drift_edge"]) else ""
+            rows.append([_rank(r, "transferred", n_t), _rank(r, "regret", n_r), _recipe(r),
+                         _ci(r["transferred_mean"], r["transferred_lo"], r["transferred_hi"], "{:.4f}"),
+                         _ci(r["transferred_mean"] - g["transferred_mean"].min(), r["transferred_vs_best_lo"],
+                             r["transferred_vs_best_hi"], "{:+.4f}"),
+                         ("yes" if _yes(r["wider_better"]) else "no" if _yes(r["wider_better"]) is False else "n/a")
+                         + f" ({str(r['transferred_by_width']).replace('/', ' → ')})",
+                         _ci(r["regret_mean"], r["regret_lo"], r["regret_hi"], "{:+.4f}"),
+                         _ci(r["regret_oos_rel"], r["regret_oos_rel_lo"], r["regret_oos_rel_hi"], "{:+.2%}"),
+                         _ci(r["drift"], r["drift_lo"], r["drift_hi"], "{:+.2f}") + edge,
+                         _f(r["retuned_loss"], "{:.4f}"), _cite(r)])
+        verdict = regime[regime["workload"] == g["workload"].iloc[0]]
+        text = ("In regime." if len(verdict) and _yes(verdict["in_regime"].iloc[0]) else
+                "**Out of regime, not ranked overall:** " + (str(verdict["reasons"].iloc[0]) if len(verdict) else ""))
+        out.append((f"Workload: {scope} (widths {g['widths'].iloc[0]})", text,
+                    ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss [95% CI]",
+                     "vs best [95% CI]", "wider is better (by width)", "regret [95% CI]", "regret (relative)",
+                     "drift (oct/doubling)", "re-tuned loss", "citation"], rows))
+    return out
+
+
+def _notes(table: pd.DataFrame) -> list[str]:
+    one_seed = bool(len(table)) and not table["set_decided"].map(_yes).any()
+    return [REGIME_NOTE, TIE_NOTE, EDGE_NOTE] + ([SEED_NOTE] if one_seed else [])
+
+
+def _facts(runs: pd.DataFrame, profile: str) -> list[str]:
+    commits = sorted({str(c) for c in runs["git_commit"].dropna()}) if "git_commit" in runs else []
+    return [f"profile: {profile or 'not named'}",
+            f"sweep hash: {sweep_hash(runs)} (sha256 of the sorted unique config_hash values, first 12 hex)",
+            f"transferbench version(s): {versions(runs)}", f"runs: {len(runs)}",
+            f"git commit(s): {', '.join(commits) or 'unknown'}"]
+
+
+def _described(table: pd.DataFrame, meta: dict | None) -> list[tuple[str, dict]]:
+    shown = set(table["recipe"]) | {a.strip() for s in table["aliases"].dropna() for a in str(s).split(",")}
+    return [(n, m) for n, m in sorted((meta or {}).items()) if n in shown and isinstance(m, dict)]
+
+
+def to_markdown(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame, meta: dict | None = None,
+                profile: str = "") -> str:
+    def md(rows: list[list[Any]], header: list[str]) -> list[str]:
+        cells = [[(f"[arXiv:{c[0]}](https://arxiv.org/abs/{c[0]})" if c[0] else "—") if isinstance(c, tuple)
+                  else str(c).replace("|", "\\|") for c in r] for r in rows]
+        return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(c) + " |"
+                                                                                 for c in cells)]
+
+    parts = [f"# {board_title(profile)}", "", INTRO, ""]
+    for title, text, header, rows in _sections(table, regime):
+        parts += [f"## {title}", ""] + ([text, ""] if text else []) + (md(rows, header) + [""] if header else [])
+    parts += [n + "\n" for n in _notes(table)]
+    described = _described(table, meta)
+    if described:
+        parts += ["## Recipes", ""] + [f"- **{n}**: {m.get('summary', '')}" for n, m in described] + [""]
+    parts += ["---", ""] + [f"- {f}" for f in _facts(runs, profile)]
+    parts += ["", "Cite this leaderboard:", "", "```bibtex", bibtex(runs, profile), "```", ""]
+    return "\n".join(parts)
+
+
+def _html_cell(c: Any) -> str:
+    if isinstance(c, tuple):
+        if not c[0]:
+            return "<td>—</td>"
+        a = html.escape(c[0])
+        return f'<td><a href="https://arxiv.org/abs/{a}">arXiv:{a}</a></td>'
+    text = html.escape(str(c)).replace("**", "").replace(" †", ' <span class="edge">†</span>')
+    numeric = text[:1].isdigit() or text[:1] in "+-=" or text.startswith("n/a")
+    return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
+
+
+def _html_text(text: str) -> str:
+    out, bold = [], False
+    for i, part in enumerate(html.escape(text).split("**")):
+        out.append(part if i == 0 else ("<b>" if not bold else "</b>") + part)
+        bold = not bold if i else bold
+    return "".join(out).replace("*", "")
+
+
+def to_html(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame, meta: dict | None = None,
+            profile: str = "") -> str:
+    title = html.escape(board_title(profile))
+    body = [f"<h1>{title}</h1>", f"<p>{_html_text(INTRO)}</p>"]
+    for name, text, header, rows in _sections(table, regime):
+        body.append(f"<h2>{html.escape(name)}</h2>" + (f"<p>{_html_text(text)}</p>" if text else ""))
+        if header:
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            trs = "".join("<tr>" + "".join(_html_cell(c) for c in r) + "</tr>" for r in rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
+    body += [f"<p>{html.escape(n)}</p>" for n in _notes(table)]
+    described = _described(table, meta)
+    if described:
+        items = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(str(m.get('summary', '')))}</li>"
+                        for n, m in described)
+        body.append(f"<h2>Recipes</h2><ul>{items}</ul>")
+    facts = "".join(f"<li>{html.escape(f)}</li>" for f in _facts(runs, profile))
+    body.append(f"<footer><hr><ul>{facts}</ul><p>Cite this leaderboard:</p>"
+                f"<pre>{html.escape(bibtex(runs, profile))}</pre></footer>")
+    head = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{title}</title><style>{STYLE}</style></head><body>\n")
+    return head + "\n".join(body) + "\n</body></html>\n"

@@ -1,0 +1,93 @@
+"""The source papers' claims, tested on one profile's tables: claims.csv (supported, contradicted, or the data
+cannot decide), the table findings.md is formatted from.
+
+Each claim is a statement about a statistic with a 95% CI from transfer.csv (drift, out-of-sample regret) or
+from paired per-seed differences of seed_scores.csv (Student t over seeds), judged per workload:
+
+- a drift claim "the optimum moves" with a sign: supported when the CI excludes 0 on that side, contradicted
+  when it lies on the other side or inside +-``FLAT`` (the optimum does not move measurably), else undecided;
+- a drift claim "the optimum stays put": supported when the CI lies inside +-``FLAT`` octaves per doubling of
+  width, contradicted when it excludes that band, else undecided;
+- a comparison "A transfers better than B" (regret of A minus regret of B, paired by seed): supported when the
+  CI is below 0, contradicted when above 0, else undecided.
+
+FLAT = 0.25 octave per doubling: over the 2-3 doublings of a tiny sweep that is at most 3/4 octave, within the
+factor-of-two lr error practitioners accept. Claims whose recipes a profile does not run are left out. Rows
+carry the workload's regime verdict: a claim tested out of regime is reported, but is not evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transferbench.crossfit import t_interval
+
+FLAT = 0.25
+KOS25, FAN25 = "Kosson et al. 2025 (arXiv 2510.19093)", "Fan et al. 2025 (arXiv 2510.15262)"
+COLUMNS = ["workload", "wd", "in_regime", "claim", "source", "statistic", "value", "lo", "hi", "verdict"]
+
+#: (recipe, expected drift: "down", "up" or "flat", the claim, its source)
+DRIFT_CLAIMS = [
+    ("standard", "down", "under standard parameterization the optimal lr falls as width grows", KOS25),
+    ("mup", "up", "muP with coupled weight decay: the optimal lr drifts to larger values as width grows", KOS25),
+    ("mup-independent-wd", "flat", "muP with independent weight decay: the optimal lr transfers across widths",
+     KOS25),
+    ("warmup-replacement", "flat", "a warmup in place of muP's lr scaling: the optimal lr transfers", KOS25),
+    ("sqrt-d", "flat", "the sqrt(d) weight-decay rule with muP's lr: the optimal lr transfers", FAN25),
+]
+#: (A, B, the claim, its source): A's out-of-sample regret is lower than B's.
+REGRET_CLAIMS = [
+    ("mup-independent-wd", "mup", "independent weight decay transfers better than muP's coupled weight decay",
+     KOS25),
+    ("mup-independent-wd", "standard", "muP with independent weight decay transfers better than standard "
+     "parameterization", KOS25),
+    ("sqrt-d", "mup", "the sqrt(d) rule transfers better than muP with coupled weight decay", FAN25),
+]
+
+
+def drift_verdict(expect: str, lo: float, hi: float) -> str:
+    """The verdict on a drift claim from the drift's 95% CI [lo, hi] (octaves per doubling of width)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "cannot decide"
+    flat = -FLAT <= lo and hi <= FLAT
+    if expect == "flat":
+        return "supported" if flat else "contradicted" if hi < -FLAT or lo > FLAT else "cannot decide"
+    moved = hi < 0 if expect == "down" else lo > 0
+    wrong_way = lo > 0 if expect == "down" else hi < 0
+    return "supported" if moved else "contradicted" if wrong_way or flat else "cannot decide"
+
+
+def difference_verdict(lo: float, hi: float) -> str:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "cannot decide"
+    return "supported" if hi < 0 else "contradicted" if lo > 0 else "cannot decide"
+
+
+def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.DataFrame) -> pd.DataFrame:
+    """claims.csv: every applicable claim on every (workload, wd)."""
+    rows: list[dict[str, Any]] = []
+    verdicts = {(r["workload"], float(r["wd"])): r["in_regime"] for _, r in regime.iterrows()}
+    for (wl, wd), t in transfer.groupby(["workload", "wd"], sort=True):
+        base = {"workload": wl, "wd": wd, "in_regime": verdicts.get((wl, float(wd)))}
+        by = t.set_index("recipe")
+        for recipe, expect, claim, source in DRIFT_CLAIMS:
+            if recipe not in by.index:
+                continue
+            r = by.loc[recipe]
+            lo, hi = float(r["drift_lo"]), float(r["drift_hi"])
+            rows.append({**base, "claim": claim, "source": source, "statistic": f"drift of {recipe} (oct/doubling)",
+                         "value": float(r["drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
+        wide = seed_scores[(seed_scores["workload"] == wl) & (seed_scores["wd"] == wd)
+                           & seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
+        per_seed = wide.pivot_table(index="seed", columns="recipe", values="regret", aggfunc="mean")
+        for a, b, claim, source in REGRET_CLAIMS:
+            if a not in per_seed or b not in per_seed:
+                continue
+            mean, lo, hi, _ = t_interval((per_seed[a] - per_seed[b]).to_numpy(float))
+            rows.append({**base, "claim": claim, "source": source,
+                         "statistic": f"regret of {a} minus regret of {b} (paired by seed)", "value": mean,
+                         "lo": lo, "hi": hi, "verdict": difference_verdict(lo, hi)})
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,152 @@
+"""Regime verdicts (docs/design.md §6): is a workload in the regime the two source papers speak about?
+
+A ranking of recipes means something only where the experiment can show what the papers claim. Per
+(workload, wd) four checks, each True, False or None (cannot be checked, e.g. with one seed):
+
+- ``wider_better``: at the lr transferred from the base width, the best recipe's (lowest transferred loss)
+  seed-mean transferred loss falls at every width step. If wider is not better even there, the widths are
+  not in the scaling regime (the model is too small for its data or trained too briefly) and no recipe's
+  transfer is being tested.
+- ``optimum_resolved``: every recipe's optimal log2 lr has a 95% CI narrower than ``MAX_CI_OCTAVES`` at every
+  width and sits inside the lr grid. A drift or a regret read off an optimum that seeds move by octaves is
+  noise.
+- ``wd_acts``: where weight decay is on, the hidden matrices live through at least ``MIN_TAU`` weight-decay
+  timescales at the widest width, tau = sum_t lr_t wd_t at the transferred lr (transfer.csv ``tau_widest``),
+  for the recipes that keep AdamW's per-step decay lr x wd at the base width's (standard,
+  mup-independent-wd, warmup-replacement; hidden lr x wd multiplier >= 1 at the widest width). [Kos25] and
+  [Fan25] argue about the steady state that weight decay sets after tau >> 1; below one timescale the
+  initial alignment still governs and weight-decay rules are not compared. A recipe that shrinks the
+  per-step decay with width (mup, sqrt-d) is expected to fall below: that is its prediction, not the regime.
+- ``warmup_completes``: a recipe with a per-step lr factor (warmup-replacement's f_t) ends with it at
+  least ``MIN_FACTOR_END`` at the widest width and the transferred lr (runs.csv ``lr_factor_end``); one
+  whose warmup never completes trains a different, slower model than the one it replaces.
+
+A workload with a False check is out of regime: shown on the board, left out of the overall ranking, with
+the reason printed. Thresholds are the issue's: CI under 1 octave, tau >= 1, f_t >= 0.9. pandas/numpy only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MAX_CI_OCTAVES = 1.0
+MIN_TAU = 1.0
+MIN_FACTOR_END = 0.9
+CHECKS = ["wider_better", "optimum_resolved", "wd_acts", "warmup_completes"]
+COLUMNS = ["workload", "wd", "in_regime", *CHECKS, "best_recipe", "transferred_by_width", "max_opt_ci",
+           "max_opt_ci_at", "min_tau_widest", "min_tau_at", "min_factor_end", "min_factor_at", "reasons"]
+
+
+def _num(x: Any) -> float:
+    v = pd.to_numeric(pd.Series([x]), errors="coerce").iloc[0]
+    return float(v) if pd.notna(v) else np.nan
+
+
+def _flag(x: Any) -> bool | None:
+    if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA:
+        return None
+    return str(x).strip().lower() in ("true", "1", "1.0")
+
+
+def _near(g: pd.DataFrame, log2_lr: float) -> pd.DataFrame:
+    """The runs of ``g`` at its swept lr nearest ``log2_lr`` (ties -> the lower lr, as the metrics)."""
+    grid = np.sort(g["log2_lr"].unique())
+    if not len(grid) or not np.isfinite(log2_lr):
+        return g.iloc[0:0]
+    return g[g["log2_lr"] == grid[np.argmin(np.abs(grid - log2_lr))]]
+
+
+def _resolved(optima: pd.DataFrame) -> tuple[bool | None, float, str]:
+    ci = pd.to_numeric(optima["opt_log2_lr_hi"], errors="coerce") - pd.to_numeric(optima["opt_log2_lr_lo"],
+                                                                                  errors="coerce")
+    edge = optima["edge"].map(lambda x: _flag(x) is True)
+    if not len(optima):
+        return None, np.nan, ""
+    if edge.any():
+        r = optima[edge].iloc[0]
+        return False, np.inf, f"{r['recipe']} d={int(r['width'])} (grid edge)"
+    if ci.isna().all():
+        return None, np.nan, ""
+    i = ci.idxmax()
+    r = optima.loc[i]
+    return bool(ci.max() < MAX_CI_OCTAVES), float(ci.max()), f"{r['recipe']} d={int(r['width'])}"
+
+
+def _tau(transfer: pd.DataFrame, runs: pd.DataFrame, wd: float) -> tuple[bool | None, float, str]:
+    if not wd > 0 or "tau_widest" not in transfer:
+        return None, np.nan, ""
+    keep = []
+    for _, row in transfer.iterrows():
+        wide = runs[(runs["recipe"] == row["recipe"]) & (runs["width"] == row["widest_width"])]
+        mult = (pd.to_numeric(wide["hidden_lr_mult"], errors="coerce")
+                * pd.to_numeric(wide["hidden_wd_mult"], errors="coerce")).median()
+        if np.isfinite(mult) and mult >= 1 - 1e-9:
+            keep.append(row)
+    rows = pd.DataFrame(keep) if keep else transfer
+    tau = pd.to_numeric(rows["tau_widest"], errors="coerce")
+    if tau.isna().all():
+        return None, np.nan, ""
+    return bool(tau.min() >= MIN_TAU), float(tau.min()), ", ".join(sorted(rows["recipe"]))
+
+
+def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, float, str]:
+    if "lr_factor_end" not in runs:
+        return None, np.nan, ""
+    worst, at = np.inf, ""
+    for _, row in transfer.iterrows():
+        wide = runs[(runs["recipe"] == row["recipe"]) & (runs["width"] == row["widest_width"])]
+        f = pd.to_numeric(_near(wide, _num(row.get("transfer_log2_lr")))["lr_factor_end"], errors="coerce")
+        if f.notna().any() and f.mean() < worst:
+            worst, at = float(f.mean()), str(row["recipe"])
+    if not np.isfinite(worst):
+        return None, np.nan, ""
+    return bool(worst >= MIN_FACTOR_END), worst, at
+
+
+def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, workload: str,
+            wd: float) -> dict[str, Any]:
+    """The regime row of one (workload, wd) from its transfer, optima and runs rows."""
+    t = transfer[(transfer["workload"] == workload) & (transfer["wd"] == wd)]
+    o = optima[(optima["workload"] == workload) & (optima["wd"] == wd)]
+    r = runs[(runs["workload"] == workload) & (runs["wd"] == wd)]
+    loss = pd.to_numeric(t["transferred_loss"], errors="coerce")
+    best = t.loc[loss.idxmin()] if loss.notna().any() else None
+    row: dict[str, Any] = {"workload": workload, "wd": wd}
+    row["best_recipe"] = None if best is None else best["recipe"]
+    row["transferred_by_width"] = None if best is None else best["transferred_by_width"]
+    row["wider_better"] = None if best is None else _flag(best["wider_better"])
+    row["optimum_resolved"], row["max_opt_ci"], row["max_opt_ci_at"] = _resolved(o)
+    row["wd_acts"], row["min_tau_widest"], row["min_tau_at"] = _tau(t, r, wd)
+    row["warmup_completes"], row["min_factor_end"], row["min_factor_at"] = _factor(t, r)
+    row["in_regime"] = not any(row[c] is False for c in CHECKS)
+    row["reasons"] = "; ".join(reasons(row))
+    return row
+
+
+def reasons(row: dict[str, Any]) -> list[str]:
+    """Why a workload is out of regime, one phrase per failed check, numbers as in regime.csv."""
+    out = []
+    if row["wider_better"] is False:
+        out.append(f"wider is not better at the transferred lr ({row['best_recipe']}: "
+                   f"{str(row['transferred_by_width']).replace('/', ' → ')} across widths)")
+    if row["optimum_resolved"] is False:
+        what = ("on the lr grid's edge" if not np.isfinite(row["max_opt_ci"])
+                else f"CI {row['max_opt_ci']:.2f} octaves ≥ {MAX_CI_OCTAVES:g}")
+        out.append(f"an optimal lr is not resolved: {what} ({row['max_opt_ci_at']})")
+    if row["wd_acts"] is False:
+        out.append(f"weight decay acts over {row['min_tau_widest']:.2f} < {MIN_TAU:g} timescale at the widest "
+                   f"width ({row['min_tau_at']})")
+    if row["warmup_completes"] is False:
+        out.append(f"the warmup factor ends at {row['min_factor_end']:.2f} < {MIN_FACTOR_END:g} "
+                   f"({row['min_factor_at']})")
+    return out
+
+
+def regime_table(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """regime.csv: one verdict per (workload, wd) of transfer.csv."""
+    rows = [verdict(transfer, optima, runs, wl, wd)
+            for (wl, wd), _ in transfer.groupby(["workload", "wd"], sort=True)]
+    return pd.DataFrame(rows, columns=COLUMNS)
