@@ -29,7 +29,7 @@ SEED_NOTE = ("One seed: nothing can be held out, so the numbers are in-sample, w
              "told from another: the data cannot decide. Add seeds to the profile (seeds: [0, 1, 2]).")
 EDGE_NOTE = "† an optimal lr lies on the edge of the lr grid for some width: the drift is a bound (widen the grid)."
 REGIME_NOTE = ("Regime: a workload is ranked overall only if wider is better at the best recipe's transferred lr, "
-               "every optimal lr is resolved (95% CI under 1 octave, inside the grid), weight decay acts over at "
+               "every optimal lr is resolved (95% CI within ±1 octave, inside the grid), weight decay acts over at "
                "least one timescale at the widest width (tau = sum of lr x wd over the steps, for the recipes "
                "that keep the per-step decay) and a warmup factor ends at 0.9 or more. Out-of-regime workloads "
                "are shown with the reason.")
@@ -75,7 +75,7 @@ def _regime_rows(regime: pd.DataFrame) -> list[list[Any]]:
         rows.append([str(r["workload"]), "in regime" if _yes(r["in_regime"]) else "**out of regime**",
                      _check(r["wider_better"], str(r["transferred_by_width"]).replace("/", " → ")
                             if isinstance(r["transferred_by_width"], str) else ""),
-                     _check(r["optimum_resolved"], f"max CI {_f(r['max_opt_ci'], '{:.2f}')} oct, "
+                     _check(r["optimum_resolved"], f"max CI ±{_f(r['max_opt_ci'], '{:.2f}')} oct, "
                             f"{r['max_opt_ci_at']}" if finite(r["max_opt_ci"]) else str(r["max_opt_ci_at"] or "")),
                      _check(r["wd_acts"], f"tau {_f(r['min_tau_widest'], '{:.2f}')}" if finite(r["min_tau_widest"])
                             else ""),
