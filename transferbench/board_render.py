@@ -54,6 +54,11 @@ def _yes(x: Any) -> bool | None:
     return str(x).strip().lower() in ("true", "1", "1.0")
 
 
+def _text(x: Any) -> bool:
+    """A non-empty text cell (an empty CSV cell reads back as NaN, never as "")."""
+    return isinstance(x, str) and bool(x)
+
+
 def _check(x: Any, detail: str) -> str:
     flag = _yes(x)
     return ("n/a" if flag is None else "yes" if flag else "**no**") + (f" ({detail})" if detail else "")
@@ -76,7 +81,8 @@ def _regime_rows(regime: pd.DataFrame) -> list[list[Any]]:
                      _check(r["wider_better"], str(r["transferred_by_width"]).replace("/", " → ")
                             if isinstance(r["transferred_by_width"], str) else ""),
                      _check(r["optimum_resolved"], f"max CI ±{_f(r['max_opt_ci'], '{:.2f}')} oct, "
-                            f"{r['max_opt_ci_at']}" if finite(r["max_opt_ci"]) else str(r["max_opt_ci_at"] or "")),
+                            f"{r['max_opt_ci_at']}" if finite(r["max_opt_ci"]) else
+                            f"grid edge, {r['max_opt_ci_at']}" if _text(r["max_opt_ci_at"]) else ""),
                      _check(r["wd_acts"], f"tau {_f(r['min_tau_widest'], '{:.2f}')}" if finite(r["min_tau_widest"])
                             else ""),
                      _check(r["warmup_completes"], f"f_T {_f(r['min_factor_end'], '{:.2f}')}"

@@ -70,7 +70,7 @@ def _resolved(optima: pd.DataFrame) -> tuple[bool | None, float, str]:
         return None, np.nan, ""
     if edge.any():
         r = optima[edge].iloc[0]
-        return False, np.inf, f"{r['recipe']} d={int(r['width'])} (grid edge)"
+        return False, np.inf, f"{r['recipe']} d={int(r['width'])}"  # max_opt_ci inf: on the edge
     if ci.isna().all():
         return None, np.nan, ""
     i = ci.idxmax()
