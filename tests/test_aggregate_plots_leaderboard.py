@@ -23,9 +23,10 @@ from transferbench.aggregate import (
     best_loss_by_workload,
     read_table,
 )
+from transferbench.board_render import SEED_NOTE, TIE_NOTE
 from transferbench.config import config_hash as hash_of
-from transferbench.leaderboard import SEED_NOTE, TIE_NOTE, sweep_hash, write_leaderboard
-from transferbench.metrics import compute_metrics
+from transferbench.leaderboard import CSV_COLUMNS, sweep_hash, write_leaderboard
+from transferbench.metrics import compute_metrics, write_metrics
 from transferbench.plots import make_plots
 
 KOS25 = "@article{kosson2025, title = {Weight Decay may matter more than muP}, journal = {arXiv:2510.19093}}"
@@ -135,7 +136,8 @@ def runs_table(widths=(32, 64, 128), lrs=GRID, seeds=(0, 1), recipes=RECIPES) ->
             for x in lrs:
                 for s in seeds:
                     opt = -5.5 + drift * math.log2(w / 64)
-                    loss = 2.0 + 0.1 * (x - opt) ** 2 + 0.01 * rng.standard_normal()
+                    # wider is better by 0.05 per doubling at each width's optimum (the regime's first check)
+                    loss = 2.0 - 0.05 * math.log2(w / 64) + 0.1 * (x - opt) ** 2 + 0.01 * rng.standard_normal()
                     bad = loss > 5.0 or (recipe == "standard" and w == 128 and x >= -3)
                     rows.append({
                         "workload": "llama", "recipe": recipe, "width": w, "base_width": 64, "log2_lr": x,
@@ -200,27 +202,44 @@ def test_leaderboard_md_csv_html(tmp_path):
     assert sweep_hash(runs) == h
     for text in (md, html):
         assert "@misc{transferbench" in text and h in text and "0.1.0" in text and str(len(runs)) in text
-    assert "a toy plugin" in md and "my-dist" in md and "1.2" in md
+    assert "a toy plugin" in md and md.count("| my-dist | 1.2 |") == 2  # overall and workload rows
     # Self-contained HTML: inline style, no external assets.
     assert "<style>" in html and "<script" not in html and "<link" not in html and "src=" not in html
-    # Overall ranking: perfect transfer first, the largest drift last.
-    overall = csv[csv["scope"] == "overall"].sort_values("rank")
+    # Both rankings side by side, every row in leaderboard.CSV_COLUMNS; the workload is in regime (wider is
+    # better, optima resolved), so it is ranked overall too.
+    assert list(csv.columns) == CSV_COLUMNS and "| llama | in regime |" in md
+    overall = csv[csv["scope"] == "overall"].sort_values(["rank_transferred", "transferred_mean"])
     assert overall["recipe"].iloc[0] == "mup-independent-wd" and overall["recipe"].iloc[-1] == "standard"
-    wl = csv[csv["scope"] == "llama"]
-    assert wl["regret_rel"].is_monotonic_increasing and wl["rank"].is_monotonic_increasing
-    # two seeds: intervals, no caveat; recipes the paired CI cannot separate from the best share rank 1
-    tied = wl["tied_with_best"].astype(str) == "True"
-    assert tied.iloc[0] and (wl.loc[tied, "rank"] == 1).all() and (wl.loc[~tied, "rank"] > tied.sum()).all()
+    wl = csv[csv["scope"] == "llama"]  # as written: by rank, then by mean
+    assert wl["rank_transferred"].is_monotonic_increasing and wl["transferred_mean"].is_monotonic_increasing
+    assert ((wl["transferred_lo"] <= wl["transferred_mean"]) & (wl["transferred_mean"] <= wl["transferred_hi"])).all()
+    # two seeds: intervals and a decided confidence set; its members share rank 1, the others rank after it
+    for name in ("transferred", "regret"):
+        tied = wl[f"in_set_{name}"].astype(bool)
+        assert wl["set_decided"].all() and tied.any()
+        assert (wl.loc[tied, f"rank_{name}"] == 1).all() and (wl.loc[~tied, f"rank_{name}"] > tied.sum()).all()
+    by_regret = wl.set_index("recipe")
+    assert by_regret.loc["standard", "rank_regret"] == 4 and not by_regret.loc["standard", "in_set_regret"]
+    assert by_regret["regret_mean"].idxmin() == "mup-independent-wd"
     assert SEED_NOTE not in md and TIE_NOTE in md
-    assert ("| =1 |" in md) == (tied.sum() > 1)
+    assert ("| =1 |" in md) == (wl["in_set_transferred"].astype(bool).sum() > 1)
 
 
 def test_leaderboard_flags_a_single_seed_sweep(tmp_path):
+    """One seed: in-sample numbers, no CI, no confidence set (every recipe plainly rank 1, never "=1"), the
+    seed note; built from the tables as the CLI reads them back (empty cells are NaN, never printed)."""
     runs = runs_table(seeds=(0,))
-    _, transfer = compute_metrics(runs, n_boot=20)
-    write_leaderboard(transfer, runs, tmp_path / "leaderboard")
-    assert SEED_NOTE in (tmp_path / "leaderboard.md").read_text()
-    assert html_escape(SEED_NOTE) in (tmp_path / "leaderboard.html").read_text()
+    write_metrics(runs, tmp_path / "tables", n_boot=20)
+    transfer, seed_scores, regime = (read_table(tmp_path / "tables" / f"{n}.csv")
+                                     for n in ("transfer", "seed_scores", "regime"))
+    write_leaderboard(transfer, runs, tmp_path / "leaderboard", seed_scores=seed_scores, regime=regime)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert SEED_NOTE in md and html_escape(SEED_NOTE) in (tmp_path / "leaderboard.html").read_text()
+    csv = read_table(tmp_path / "leaderboard.csv")
+    assert not csv["crossfit"].dropna().astype(bool).any() and not csv["set_decided"].astype(bool).any()
+    assert csv[["transferred_lo", "transferred_hi", "regret_lo", "regret_hi"]].isna().all().all()
+    assert (csv["rank_transferred"] == 1).all() and "| =1 |" not in md
+    assert "nan" not in md.lower().replace("nason", "")  # Hansen, Lunde & Nason in the tie note
 
 
 def test_end_to_end_from_records(tmp_path):

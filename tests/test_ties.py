@@ -1,7 +1,9 @@
 """Paired-by-seed comparisons (transferbench/ties.py) on hand-made runs tables whose per-seed regrets are
 known: a consistent per-seed offset smaller than the seed-to-seed noise is *not* a tie (the recipes' own
 CIs overlap, the paired difference's does not), pure noise is; every recipe of a workload draws the same
-seed ids, also when one lacks a seed; one seed claims no tie; the leaderboard shows shared ranks as "=1".
+seed ids, also when one lacks a seed; one seed claims no tie. These columns are still written to transfer.csv;
+the board's ties are now the model confidence set of headline.py (mcs.py), checked here on the same tables: a
+prefix of the recipes by mean, shown as "=1" (more in test_headline.py).
 
 The runs: at the tuning width (64) and below, loss = 2 + 0.1 (x + 5)^2, so the transferred log2 lr is -5
 exactly; at the widest width (128), loss = 2 + c_s (x + 4.6)^2 with a per-seed curvature c_s. A seed mean
@@ -13,13 +15,16 @@ every seed (a paired difference without noise).
 
 from __future__ import annotations
 
+from html import escape as html_escape
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from transferbench.aggregate import read_table
+from transferbench.board_render import SEED_NOTE, TIE_NOTE
 from transferbench.bootstrap import resamples, stream
-from transferbench.leaderboard import SEED_NOTE, TIE_NOTE, leaderboard_table, to_html, to_markdown
+from transferbench.leaderboard import leaderboard_table, write_leaderboard
 from transferbench.metrics import COLUMN_HOOKS, compute_metrics, write_metrics
 from transferbench.ties import TIE_COLUMNS, add_tie_columns
 
@@ -154,6 +159,18 @@ def test_overall_ties_on_hand_made_resamples():
     assert over.loc["b", "overall_mean_rank_lo"] == over.loc["b", "overall_mean_rank_hi"] == 3.0  # NaN left out
 
 
+def read_back(runs: pd.DataFrame, out) -> dict[str, pd.DataFrame]:
+    """transfer, seed_scores and regime as metrics writes them and the CLI reads them back."""
+    write_metrics(runs, out, n_boot=1000)
+    return {n: read_table(out / f"{n}.csv") for n in ("transfer", "seed_scores", "regime")}
+
+
+def board_files(runs: pd.DataFrame, t: dict[str, pd.DataFrame], stem) -> tuple[str, str, pd.DataFrame]:
+    write_leaderboard(t["transfer"], runs, stem, seed_scores=t["seed_scores"], regime=t["regime"])
+    return (stem.parent / f"{stem.name}.md").read_text(), (stem.parent / f"{stem.name}.html").read_text(), \
+        read_table(stem.parent / f"{stem.name}.csv")
+
+
 def test_one_seed_claims_no_tie_and_no_interval(tmp_path):
     t = transfer_of({"a": NOISE, "b": OFFSET, "c": SHUFFLED}, workloads=("llama", "mlp"), seeds=(0,))
     for col in ("regret_rel_lo", "regret_rel_hi", "vs_best_lo", "vs_best_hi", "overall_mean_rank_lo",
@@ -162,71 +179,72 @@ def test_one_seed_claims_no_tie_and_no_interval(tmp_path):
     assert t["tied_with_best"].isna().all() and t["overall_tied_with_best"].isna().all()  # not even the best
     assert t.xs("llama")["overall_mean_rank"].to_dict() == {"a": 1.0, "b": 2.0, "c": 3.0}
     runs = runs_of({"a": NOISE, "b": OFFSET}, seeds=(0,))
-    write_metrics(runs, tmp_path, n_boot=100)
-    transfer = read_table(tmp_path / "transfer.csv")
-    assert transfer["tied_with_best"].isna().all()  # empty in the CSV, never a fake True or False
-    md, html = to_markdown(transfer, runs), to_html(transfer, runs)
-    assert SEED_NOTE in md and TIE_NOTE not in md and "=1" not in md and "=1" not in html
-    table = leaderboard_table(transfer)
-    assert table["tied_with_best"].isna().all() and table["rank"].tolist() == [1, 2, 1, 2]
+    tables = read_back(runs, tmp_path)
+    assert tables["transfer"]["tied_with_best"].isna().all()  # empty in the CSV, never a fake True or False
+    md, html, board = board_files(runs, tables, tmp_path / "leaderboard")
+    assert SEED_NOTE in md and "| =1 |" not in md and "<td class=\"num\">=1</td>" not in html
+    # the board decides nothing with one seed: no set, every recipe rank 1, no interval
+    assert not board["set_decided"].any() and (board["rank_transferred"] == 1).all()
+    assert board[["transferred_lo", "transferred_hi", "transferred_vs_best_lo"]].isna().all().all()
 
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    """transfer.csv as written and read back, with a best (a), a consistently worse recipe (b) and a
-    noisy one (c, tied, but worse than b on the point estimate) in two workloads."""
+    """The tables as written and read back, with a best (a), a consistently worse recipe (b) and a noisy one
+    (c: worse than b on the point estimate, better on two seeds of three) in two workloads."""
     runs = runs_of({"a": NOISE, "b": OFFSET, "c": SHUFFLED}, workloads=("llama", "mlp"))
-    out = tmp_path_factory.mktemp("tables")
-    write_metrics(runs, out, n_boot=1000)
-    return read_table(out / "transfer.csv"), runs
+    return read_back(runs, tmp_path_factory.mktemp("tables")), runs
 
 
-def test_shared_ranks_in_the_leaderboard_csv(board):
-    table = leaderboard_table(board[0])
-    for scope in ("overall", "llama", "mlp"):
-        rows = table[table["scope"] == scope].set_index("recipe")
-        assert rows["rank"].to_dict() == {"a": 1, "c": 1, "b": 3}, scope
-        assert rows["tied_with_best"].map(bool).to_dict() == {"a": True, "c": True, "b": False}, scope
-        assert list(rows.index) == ["a", "c", "b"]  # by rank, then by point estimate within a rank
-    wl = table[table["scope"] == "llama"].set_index("recipe")
-    assert wl.loc["b", "vs_best_lo"] > 0 and wl.loc["c", "vs_best_lo"] < 0
-    assert (wl["regret_rel_lo"] <= wl["regret_rel"]).all() and (wl["regret_rel"] <= wl["regret_rel_hi"]).all()
-    over = table[table["scope"] == "overall"].set_index("recipe")
-    assert over["mean_rank"].to_dict() == {"a": 1.0, "b": 2.0, "c": 3.0}  # point mean ranks, not the shared ones
-    assert over[["mean_rank_lo", "mean_rank_hi"]].notna().all().all()
+def test_the_boards_ties_are_a_prefix_by_mean_where_the_paired_ci_is_not(board, tmp_path):
+    """ties.py (transfer.csv) ties c but not b, which is better than c: not monotone. The board's confidence
+    set cannot exclude c (its seed noise), so it keeps b too: a, b and c share rank 1, listed by mean."""
+    tables, runs = board
+    t = tables["transfer"].set_index(["workload", "recipe"])
+    assert t.loc[("llama", "b"), "vs_best_lo"] > 0 and t.loc[("llama", "c"), "vs_best_lo"] < 0
+    assert bool(t.loc[("llama", "b"), "tied_with_best"]) is False and bool(t.loc[("llama", "c"), "tied_with_best"])
+    _, _, csv = board_files(runs, tables, tmp_path / "leaderboard")
+    assert set(csv["scope"]) == {"llama", "mlp"}  # wider is not better at the widest width: none in regime
+    for scope in ("llama", "mlp"):
+        rows = csv[csv["scope"] == scope].set_index("recipe")
+        assert list(rows.index) == ["a", "b", "c"] and rows["transferred_mean"].is_monotonic_increasing
+        for name in ("transferred", "regret"):
+            assert rows[f"in_set_{name}"].astype(bool).all() and (rows[f"rank_{name}"] == 1).all(), (scope, name)
+        # per seed, the cross-fitted regret is c_s times 0.4^2 (the construction's)
+        assert rows["regret_mean"].to_dict() == pytest.approx({r: np.mean(c) * 0.16 for r, c in
+                                                               (("a", NOISE), ("b", OFFSET), ("c", SHUFFLED))})
 
 
-def test_shared_ranks_render_as_eq1_in_markdown_and_html(board):
-    transfer, runs = board
-    md, html = to_markdown(transfer, runs), to_html(transfer, runs)
-    assert TIE_NOTE in md and TIE_NOTE in html and SEED_NOTE not in md
-    assert TIE_NOTE.startswith("=1: not distinguishable from the best at 95% (paired bootstrap over seeds, CI of "
-                               "the difference includes 0)")
-    overall, llama = md.split("## Workload: llama")[0], md.split("## Workload: llama")[1].split("## Workload")[0]
-    for section in (overall, llama):
-        lines = [ln for ln in section.splitlines() if ln.startswith("| ") and not ln.startswith("| rank")]
-        assert [ln.split(" | ")[:2] for ln in lines] == [["| =1", "a"], ["| =1", "c"], ["| 3", "b"]]
-    assert md.count("| =1 | a |") == 3 and md.count("| 3 | b |") == 3
-    rel = float(transfer.set_index(["workload", "recipe"]).loc[("llama", "a"), "regret_rel_hi"])
-    assert f"[0.00%, {rel:.2%}]" in llama  # regret_rel with its CI
-    assert html.count('<tr><td class="num">=1</td><td>a</td>') == 3
-    assert html.count('<tr><td class="num">=1</td><td>c</td>') == 3
-    assert html.count('<tr><td class="num">3</td><td>b</td>') == 3
+def test_shared_ranks_render_as_eq1_in_markdown_and_html(board, tmp_path):
+    tables, runs = board
+    md, html, _ = board_files(runs, tables, tmp_path / "leaderboard")
+    assert TIE_NOTE in md and html_escape(TIE_NOTE) in html and SEED_NOTE not in md
+    for recipe in ("a", "b", "c"):
+        assert md.count(f"| =1 | =1 | {recipe} |") == 2  # one row per workload
+        assert html.count(f'<tr><td class="num">=1</td><td class="num">=1</td><td>{recipe}</td>') == 2
 
 
-def test_leaderboard_rebuilds_from_transfer_csv_alone(board):
-    """The CSV round trip (read_table) renders the same leaderboard as the in-memory table."""
-    transfer, runs = board
-    fresh = compute_metrics(runs, n_boot=1000)[1]
-    assert to_markdown(fresh, runs) == to_markdown(transfer, runs)
-    assert to_html(fresh, runs) == to_html(transfer, runs)
-    pd.testing.assert_frame_equal(leaderboard_table(fresh).astype(str), leaderboard_table(transfer).astype(str))
+def test_leaderboard_rebuilds_from_the_csv_tables_alone(board, tmp_path):
+    """The CSV round trip (read_table) renders the same leaderboard as the tables computed in memory."""
+    from transferbench.metrics import _all_metrics
+    from transferbench.regime import regime_table
+
+    tables, runs = board
+    optima, transfer, _, _, scores = _all_metrics(runs, 1000, 0)
+    fresh = {"transfer": transfer, "seed_scores": scores, "regime": regime_table(transfer, optima, runs)}
+    md, html, csv = board_files(runs, fresh, tmp_path / "fresh")
+    md2, html2, csv2 = board_files(runs, tables, tmp_path / "read")
+    assert md == md2 and html == html2
+    pd.testing.assert_frame_equal(csv.astype(str), csv2.astype(str))
+    table = leaderboard_table(transfer, runs, "", fresh["seed_scores"], fresh["regime"])
+    assert table.to_csv(index=False) == (tmp_path / "fresh.csv").read_text()
 
 
-def test_a_lone_best_is_rank_1_without_the_eq_mark():
-    """Shared ranks only when something shares them: a best that nothing ties is plain "1"."""
+def test_a_lone_best_is_rank_1_without_the_eq_mark(tmp_path):
+    """Shared ranks only when something shares them: b is worse than a by 0.0016 on every seed (a paired
+    difference without noise), so the set is {a} and a is plain "1"."""
     runs = runs_of({"a": NOISE, "b": OFFSET})
-    transfer = compute_metrics(runs, n_boot=1000)[1]
-    md = to_markdown(transfer, runs)
-    assert "| 1 | a |" in md and "| 2 | b |" in md and "=1" not in md.split("=1: not")[0]
-    assert transfer["tied_with_best"].tolist() == [True, False]
+    tables = read_back(runs, tmp_path)
+    md, _, _ = board_files(runs, tables, tmp_path / "leaderboard")
+    assert "| 1 | 1 | a |" in md and "| 2 | 2 | b |" in md and "| =1 |" not in md
+    assert tables["transfer"]["tied_with_best"].tolist() == [True, False]  # ties.py agrees here

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from transferbench.leaderboard import bibtex, board_title, finite, sweep_hash, versions
@@ -54,6 +55,19 @@ def _yes(x: Any) -> bool | None:
     return str(x).strip().lower() in ("true", "1", "1.0")
 
 
+def regime_label(r: pd.Series, regime: pd.DataFrame) -> str:
+    """A regime row's name: its workload, with its wd when some workload swept several (headline.py's scopes)."""
+    many = len(regime) and regime.groupby("workload")["wd"].nunique().max() > 1
+    return f"{r['workload']} (wd {float(r['wd']):g})" if many else str(r["workload"])
+
+
+def verdict_of(regime: pd.DataFrame, workload: Any, wd: Any) -> pd.Series | None:
+    """The regime row of one (workload, wd), None when regime.csv has none."""
+    wds = pd.to_numeric(regime["wd"], errors="coerce").to_numpy(float)
+    v = regime[(regime["workload"] == workload).to_numpy() & np.isclose(wds, float(wd))]
+    return v.iloc[0] if len(v) else None
+
+
 def _text(x: Any) -> bool:
     """A non-empty text cell (an empty CSV cell reads back as NaN, never as "")."""
     return isinstance(x, str) and bool(x)
@@ -77,7 +91,7 @@ def _recipe(row: pd.Series) -> str:
 def _regime_rows(regime: pd.DataFrame) -> list[list[Any]]:
     rows = []
     for _, r in regime.iterrows():
-        rows.append([str(r["workload"]), "in regime" if _yes(r["in_regime"]) else "**out of regime**",
+        rows.append([regime_label(r, regime), "in regime" if _yes(r["in_regime"]) else "**out of regime**",
                      _check(r["wider_better"], str(r["transferred_by_width"]).replace("/", " → ")
                             if isinstance(r["transferred_by_width"], str) else ""),
                      _check(r["optimum_resolved"], f"max CI ±{_f(r['max_opt_ci'], '{:.2f}')} oct, "
@@ -96,25 +110,31 @@ def _cite(row: pd.Series) -> tuple[str | None]:
     return (str(a) if isinstance(a, str) and a not in ("", "nan") else None,)
 
 
+def _provenance(row: pd.Series) -> list[str]:
+    """The recipe's distribution and version cells (a plugin's package and its version; README)."""
+    return [str(row.get(c)) if _text(row.get(c)) and row.get(c) != "nan" else "—"
+            for c in ("recipe_distribution", "recipe_version")]
+
+
 def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str, list[str], list[list[Any]]]]:
     """(title, text, header, rows) of each table; link cells are (arxiv id,) tuples rendered per format."""
     out = [("Regime verdicts", "", ["workload", "verdict", "wider is better (best recipe, by width)",
                                     "optimal lr resolved", "weight decay acts (min tau, widest)",
                                     "warmup completes", "reason"], _regime_rows(regime))]
     overall = table[table["scope"] == "overall"]
-    ranked_on = ", ".join(str(r["workload"]) for _, r in regime.iterrows() if _yes(r["in_regime"]))
+    ranked_on = ", ".join(regime_label(r, regime) for _, r in regime.iterrows() if _yes(r["in_regime"]))
     if len(overall):
         n_t, n_r = int(overall["in_set_transferred"].map(_yes).sum()), int(overall["in_set_regret"].map(_yes).sum())
         rows = [[_rank(r, "transferred", n_t), _rank(r, "regret", n_r), _recipe(r),
                  _ci(r["transferred_mean"], r["transferred_lo"], r["transferred_hi"], "{:+.2%}"),
                  _ci(r["regret_mean"], r["regret_lo"], r["regret_hi"], "{:+.2%}"),
                  str(r["base_model"]) if isinstance(r["base_model"], str) and r["base_model"] else "shared",
-                 _cite(r)] for _, r in overall.iterrows()]
+                 _cite(r), *_provenance(r)] for _, r in overall.iterrows()]
         out.append((f"Overall: workloads in regime ({ranked_on})",
                     "Per seed, the mean over those workloads of the excess transferred loss over the workload's "
                     "best recipe, and of the regret relative to the best re-tuned loss; 95% t intervals over seeds.",
                     ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss vs best",
-                     "regret (relative)", "base model", "citation"], rows))
+                     "regret (relative)", "base model", "citation", "distribution", "version"], rows))
     else:
         out.append(("Overall", "No workload is in regime: nothing is ranked overall.", [], []))
     for scope, g in table[table["scope"] != "overall"].groupby("scope", sort=True):
@@ -131,14 +151,14 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
                          _ci(r["regret_mean"], r["regret_lo"], r["regret_hi"], "{:+.4f}"),
                          _ci(r["regret_oos_rel"], r["regret_oos_rel_lo"], r["regret_oos_rel_hi"], "{:+.2%}"),
                          _ci(r["drift"], r["drift_lo"], r["drift_hi"], "{:+.2f}") + edge,
-                         _f(r["retuned_loss"], "{:.4f}"), _cite(r)])
-        verdict = regime[regime["workload"] == g["workload"].iloc[0]]
-        text = ("In regime." if len(verdict) and _yes(verdict["in_regime"].iloc[0]) else
-                "**Out of regime, not ranked overall:** " + (str(verdict["reasons"].iloc[0]) if len(verdict) else ""))
+                         _f(r["retuned_loss"], "{:.4f}"), _cite(r), *_provenance(r)])
+        verdict = verdict_of(regime, g["workload"].iloc[0], g["wd"].iloc[0])
+        text = ("In regime." if verdict is not None and _yes(verdict["in_regime"]) else
+                "**Out of regime, not ranked overall:** " + (str(verdict["reasons"]) if verdict is not None else ""))
         out.append((f"Workload: {scope} (widths {g['widths'].iloc[0]})", text,
                     ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss [95% CI]",
                      "vs best [95% CI]", "wider is better (by width)", "regret [95% CI]", "regret (relative)",
-                     "drift (oct/doubling)", "re-tuned loss", "citation"], rows))
+                     "drift (oct/doubling)", "re-tuned loss", "citation", "distribution", "version"], rows))
     return out
 
 

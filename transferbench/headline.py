@@ -77,8 +77,9 @@ def _ranked(scores: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     rank[order] = np.arange(1, len(mean) + 1)
     rank[cs.in_set] = 1
     best = int(order[0]) if len(order) else 0
-    vs = np.array([t_interval(scores[r] - scores[best])[1:3] if r != best else (0.0, 0.0)
-                   for r in range(len(scores))]) if len(scores) else np.zeros((0, 2))
+    # paired by seed; the best against itself is [0, 0] with two seeds or more, no interval with one
+    vs = np.array([t_interval(scores[r] - scores[best])[1:3] for r in range(len(scores))]) if len(scores) \
+        else np.zeros((0, 2))
     return {"mean": mean, "lo": stats[:, 1], "hi": stats[:, 2], "in_set": cs.in_set, "p": cs.p_value,
             "rank": rank, "vs_lo": vs[:, 0], "vs_hi": vs[:, 1], "decided": np.full(len(mean), cs.decided),
             "n": np.full(len(mean), cs.n_seeds)}
@@ -137,12 +138,14 @@ def _overall(relative: dict[str, list[pd.DataFrame]], seed: int) -> list[dict[st
     one of them is not ranked overall."""
     if not relative["transferred"]:
         return []
+    common = sorted(set.intersection(*(set(f.index) for f in relative["transferred"])), key=_order_key)
+    if not common:  # no recipe runs on every in-regime workload: nothing to rank overall
+        return []
     scores = {}
     for name, frames in relative.items():
-        common = sorted(set.intersection(*(set(f.index) for f in frames)), key=_order_key)
         stacked = np.stack([f.reindex(index=common, columns=sorted(set().union(*(f.columns for f in frames))))
                             .to_numpy(float) for f in frames])
         with np.errstate(invalid="ignore"):
-            scores[name] = np.nanmean(stacked, axis=0) if len(common) else np.zeros((0, 0))
+            scores[name] = np.nanmean(stacked, axis=0)
             scores[name][np.isnan(stacked).any(axis=0)] = np.nan  # a seed missing in one workload
     return _rows("overall", "overall", np.nan, [[c] for c in common], True, scores, seed)
