@@ -42,7 +42,12 @@ tr:nth-child(even){background:#fafafa}.out{color:#8a5a00}
 
 
 def _f(x: Any, fmt: str) -> str:
-    return fmt.format(float(x)) if finite(x) else "n/a"
+    """``x`` in format ``fmt``; a value that rounds to zero is shown as zero, never "-0.00%" (the best recipe's
+    excess over itself is 0 up to floating-point rounding)."""
+    if not finite(x):
+        return "n/a"
+    text = fmt.format(float(x))
+    return fmt.format(0.0) if not text.lstrip("+-").strip("0.%") else text
 
 
 def _ci(x: Any, lo: Any, hi: Any, fmt: str) -> str:
