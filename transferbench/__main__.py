@@ -74,7 +74,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     line = Line(
         settings=_overrides(args, skip=("log2_lr", "seed")), seeds=list(args.seed), log2_lrs=list(args.log2_lr),
         out=args.out, lr_search=args.lr_search, previous=args.previous, tuning=args.tuning, widest=args.widest,
-        start=args.log2_lr_start, shared_dir=Path(args.shared_dir) if args.shared_dir else None,
+        start=args.log2_lr_start, lr_refine=args.lr_refine,
+        shared_dir=Path(args.shared_dir) if args.shared_dir else None,
         force=args.force, replace=args.replace, progress=args.progress,
     )
     line.check()
@@ -189,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-search", choices=("grid", "adaptive"), default="grid",
                    help="grid: train every --log2-lr; adaptive: search that lattice (docs/design.md §6)")
     p.add_argument("--log2-lr-start", type=float, help="adaptive: predicted optimum at the first width")
+    p.add_argument("--lr-refine", type=float, default=0.5, metavar="OCTAVES",
+                   help="adaptive: once the lattice search is done, refine around the optimum on points this many "
+                        "octaves apart between the lattice's (0 = off; 0.5, 0.25, ...: whole steps per octave; "
+                        "default 0.5, as the profile key lr_refine; not in the config hash)")
     p.add_argument("--previous", help="adaptive: the manifest of the next narrower width's line")
     p.add_argument("--tuning", help="adaptive: the manifest of the tuning width's line (its optimum is transferred)")
     p.add_argument("--widest", action="store_true", help="adaptive: also train the lr sensitivity's window")

@@ -5,7 +5,8 @@ command: by default one sweep line (every lr and every seed of one workload, rec
 the 3 s torch import is paid once per line, not once per run), or one run per job when the profile
 says ``sweep_per_job: false`` (GPU clusters). With ``lr_search: adaptive`` a line chooses its own lrs
 from the profile's ``log2_lrs`` (search.py) and needs the manifest of the next narrower width's line
-(its start) and of the tuning width's (the transferred lr): a job's ``needs``.
+(its start) and of the tuning width's (the transferred lr): a job's ``needs``; ``lr_refine`` reaches it
+as ``--lr-refine``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from transferbench.config import ConfigError
 from transferbench.data_grid import workload_data
 from transferbench.recipes.instance import profile_options, slug
 from transferbench.record import RECORD_NAME
 
 #: Profile-level run settings that apply to every workload unless a workload overrides them.
 PROFILE_RUN_KEYS = ("device", "threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
+#: ``lr_refine``'s default (as in workflow/schemas/config.schema.yaml): the adaptive search refines to
+#: half an octave around each optimum (search.py). A property of the search, not of a run: not hashed.
+LR_REFINE = 0.5
 
 
 def fmt(x: float) -> str:
@@ -103,6 +108,25 @@ class Job:
         return "python -m transferbench train " + " ".join(shlex.quote(a) for a in self.args)
 
 
+def check_lr_refine(value: Any, where: str = "lr_refine") -> float:
+    """``lr_refine`` as octaves: 0 (no refinement) or a step that divides one octave into whole steps
+    (1, 0.5, 0.25, ...), so the fine points fall on the same places between every pair of octaves."""
+    bad = f"{where}: {value!r} is not 0 or a step that divides one octave into whole steps (0.5, 0.25, ...)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(bad)
+    if value == 0:
+        return 0.0
+    if not 0 < value <= 1 or abs(1 / value - round(1 / value)) > 1e-6:
+        raise ConfigError(bad)
+    return float(value)
+
+
+def lr_refine(profile: dict[str, Any]) -> float:
+    """The profile's ``lr_refine`` (checked), its default when the profile does not say."""
+    value = profile.get("lr_refine")
+    return check_lr_refine(LR_REFINE if value is None else value)
+
+
 def run_settings(profile: dict[str, Any], workload: str, spec: dict[str, Any], width: int | None = None
                  ) -> dict[str, Any]:
     """The settings of a workload's runs: the profile's run keys, its ``settings``, and at ``width`` its
@@ -131,6 +155,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
     results_dir = str(profile.get("results_dir", "results"))
     per_line = bool(profile.get("sweep_per_job", True))
     adaptive = profile.get("lr_search", "grid") == "adaptive"
+    refine = lr_refine(profile) if adaptive else 0.0
     out: list[Job] = []
     for workload, spec in profile["workloads"].items():
         settings = run_settings(profile, workload, spec)
@@ -165,7 +190,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                                  "--shared-dir", f"{results_dir}/runs/_trained", *gpu_args(settings, results_dir)]
                         needs: tuple[str, ...] = ()
                         if adaptive:
-                            args += ["--lr-search", "adaptive"]
+                            args += ["--lr-search", "adaptive", "--lr-refine", fmt(refine)]
                             if spec.get("log2_lr_start") is not None and previous is None:
                                 args += ["--log2-lr-start", fmt(spec["log2_lr_start"])]
                             if previous is not None:

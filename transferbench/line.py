@@ -1,7 +1,8 @@
 """One train job: a sweep line (workload, recipe, width, wd) with every one of its seeds, in one process.
 
 ``lr_search: grid`` trains every lr given; ``adaptive`` asks search.py which lrs to train, batch by
-batch, on the seed-mean loss (every seed trains the same lrs, so recipes stay paired by seed). The
+batch, on the seed-mean loss (every seed trains the same lrs, so recipes stay paired by seed), from the
+given lattice and, with ``lr_refine``, the fine points between its lrs. The
 seeds share the process, so the ~3 s torch import is paid once per line. Every run goes through
 :func:`_one`: skip a record of the same config hash, else share the record of an identical training
 (shared.py), else train (from the run's checkpoint, if a killed process left one: checkpoint.py). A
@@ -20,7 +21,7 @@ from typing import Any
 
 from transferbench import checkpoint, rundir, search
 from transferbench.config import ConfigError, config_hash, resolve_run_config
-from transferbench.grid import fmt
+from transferbench.grid import check_lr_refine, fmt
 from transferbench.record import RECORD_NAME, read_record, write_json_atomic
 from transferbench.settings import RunConfig
 
@@ -40,6 +41,7 @@ class Line:
     tuning: Path | None = None  # the tuning width's manifest (adaptive, every other width)
     widest: bool = False
     start: float | None = None
+    lr_refine: float = 0.0  # adaptive: octaves between fine points near the optimum (search.py; CLI default 0.5)
     shared_dir: Path | None = None
     force: bool = False
     replace: bool = False
@@ -54,8 +56,11 @@ class Line:
             raise ConfigError(f"lr_search: {self.lr_search!r} is not one of grid, adaptive")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seed: {self.seeds} lists a seed twice")
+        self.lr_refine = check_lr_refine(self.lr_refine)
+        # An adaptive line may train any point of the fine lattice (search.fine_lattice), so all are resolved.
+        lrs = self.log2_lrs if self.lr_search == "grid" else search.fine_lattice(tuple(self.log2_lrs), self.lr_refine)
         for seed in self.seeds:
-            cfgs = [resolve_run_config({**self.settings, "seed": seed, "log2_lr": x}) for x in self.log2_lrs]
+            cfgs = [resolve_run_config({**self.settings, "seed": seed, "log2_lr": x}) for x in lrs]
             outs = rundir.run_dirs(self.out, cfgs, several_seeds=len(self.seeds) > 1)
             for cfg, out in zip(cfgs, outs, strict=True):
                 self.configs[seed, cfg.log2_lr] = cfg
@@ -80,7 +85,7 @@ class Line:
         previous = _line_of(self.previous) if self.previous else None
         tuning = _line_of(self.tuning) if self.tuning else None
         return search.make_plan(tuple(self.log2_lrs), int(self.settings["width"]), previous, tuning, self.widest,
-                                self.start)
+                                self.start, self.lr_refine)
 
     @checkpoint.signals_handled()  # SIGTERM checkpoints the run in progress and exits 143; SIGUSR1 checkpoints
     def run(self) -> dict[str, Any]:

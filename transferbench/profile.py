@@ -17,7 +17,7 @@ import yaml
 
 from transferbench.config import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
 from transferbench.data_grid import check_data, workload_data
-from transferbench.grid import PROFILE_RUN_KEYS, fmt, run_settings
+from transferbench.grid import PROFILE_RUN_KEYS, fmt, lr_refine, run_settings
 from transferbench.recipes.instance import profile_options
 
 #: Grid keys of a workload's spec -> the run setting each of their values becomes.
@@ -111,9 +111,12 @@ def _check_invariance(profile: dict[str, Any], known: list[str]) -> None:
 
 
 def _check_search(profile: dict[str, Any]) -> None:
-    """lr_search: adaptive chooses lrs inside one line job, from a start inside the lattice."""
+    """lr_search: adaptive chooses lrs inside one line job, from a start inside the lattice, refined at
+    ``lr_refine`` octaves."""
     if profile.get("lr_search", "grid") not in ("grid", "adaptive"):
         raise ConfigError(f"lr_search: {profile['lr_search']!r} is not one of grid, adaptive")
+    # Checked whatever lr_search says: the schema's default fills it in for grid profiles too (ignored there).
+    lr_refine(profile)
     for workload, spec in profile["workloads"].items():
         start = spec.get("log2_lr_start")
         if start is None:
