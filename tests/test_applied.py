@@ -32,17 +32,19 @@ def f_t(t: int, coupled: bool = False) -> float:
     return f
 
 
-def expected(recipe: str, role: str, t: int, options: dict) -> tuple[float, float]:
-    """(lr, weight_decay) the optimizer must hold for ``role`` at step t, from the recipes' tables."""
+def expected(recipe: str, role: str, t: int, options: dict,
+             decayed: str = "input,hidden,output") -> tuple[float, float]:
+    """(lr, weight_decay) the optimizer must hold for ``role`` at step t, from the recipes' tables; a matrix role
+    missing from the run setting ``decay_roles`` (``decayed``) gets no weight decay in any recipe."""
     s = schedule(t)
     lr_mult, wd_mult = {
         "standard": {"input": (1, 1), "hidden": (1, 1), "output": (1, 1), "vector": (1, 0)},
         "mup": {"input": (1, 1), "hidden": (1 / M, 1), "output": (1, 1), "vector": (1, 0)},
         "mup-independent-wd": {"input": (1, 1), "hidden": (1 / M, M), "output": (1, 1), "vector": (1, 0)},
         "warmup-replacement": {"input": (1, 1), "hidden": (1, 1), "output": (1, 1), "vector": (1, 0)},
-        "sqrt-d": {"input": (1, 0), "hidden": (1 / M, math.sqrt(M)), "output": (1, 0), "vector": (1, 0)},
+        "sqrt-d": {"input": (1, 1), "hidden": (1 / M, math.sqrt(M)), "output": (1, 1), "vector": (1, 0)},
     }[recipe][role]
-    lr, wd = ETA * s * lr_mult, WD * wd_mult
+    lr, wd = ETA * s * lr_mult, WD * wd_mult * (role in decayed.split(",") or role == "vector")
     if recipe == "warmup-replacement" and role == "hidden":
         coupled = options.get("decay") == "coupled"
         f = f_t(t, coupled)
@@ -56,12 +58,12 @@ CASES = [
 ]
 
 
-def run(recipe: str, options: dict, workload: str = "mlp") -> dict:
+def run(recipe: str, options: dict, workload: str = "mlp", **base: str) -> dict:
     extra = {"batch_size": 8, "depth": 2} if workload == "mlp" else {"batch_size": 2, "seq_len": 16, "depth": 1}
     cfg = resolve_run_config({
         "workload": workload, "recipe": recipe, "recipe_options": options, "width": BASE * M, "base_width": BASE,
         "log2_lr": ETA_LOG2, "wd": WD, "steps": STEPS, "warmup_frac": WARMUP, "schedule": "linear",
-        "eval_batches": 1, "diag_points": 1, "coord_steps": 1, **extra,
+        "eval_batches": 1, "diag_points": 1, "coord_steps": 1, **extra, **base,
     })
     return train(cfg)
 
@@ -82,6 +84,16 @@ def test_applied_lr_and_wd_match_the_formulas(recipe: str, options: dict) -> Non
             assert g["lr"] == pytest.approx(lr, rel=1e-9, abs=1e-15), where
             assert g["weight_decay"] == pytest.approx(wd, rel=1e-9, abs=1e-15), where
             assert g["per_step_decay"] == pytest.approx(lr * wd, rel=1e-9, abs=1e-15), where
+
+
+@pytest.mark.parametrize("recipe", ["sqrt-d", "warmup-replacement"])
+def test_decay_roles_hidden_applies_no_wd_to_input_and_output(recipe: str) -> None:
+    """[Fan25]'s embedding and readout without weight decay: the run setting decay_roles, for any recipe."""
+    for a in run(recipe, {}, decay_roles="hidden")["applied"]:
+        for g in a["groups"]:
+            lr, wd = expected(recipe, g["role"], a["step"], {}, decayed="hidden")
+            assert g["lr"] == pytest.approx(lr, rel=1e-9) and g["weight_decay"] == pytest.approx(wd, rel=1e-9)
+            assert (g["weight_decay"] == 0) == (g["role"] != "hidden"), (recipe, g["role"])
 
 
 def test_warmup_replacement_decay_is_the_one_its_formula_assumes() -> None:

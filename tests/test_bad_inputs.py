@@ -51,12 +51,22 @@ ROWS: list[tuple[str, Spec, str]] = [
     ("log2_lr-abc", {"--log2-lr": "abc"}, "argument --log2-lr: invalid float value: 'abc'"),
     ("log2_lr-twice", {"--log2-lr": ["-6", "-6"], "--out": "<run>/../lr{log2_lr}"}, "log2_lr: -6 given twice"),
     ("device-cuda", {"--device": "cuda"}, "device: 'cuda' requested"),
-    ("option-unclosed", {"--recipe-option": "readout_init=[unclosed"}, "recipe_options.readout_init: cannot parse"),
+    ("option-unclosed", {"--recipe": WR, "--recipe-option": "frac=[unclosed"}, "recipe_options.frac: cannot parse"),
     ("option-null", {"--recipe": WR, "--recipe-option": "frac=null"}, "recipe_options.frac"),
     ("option-abc", {"--recipe": WR, "--recipe-option": "frac=abc"}, "recipe_options.frac"),
     ("option-unknown", {"--recipe-option": "bogus=1"}, "recipe_options.bogus"),
-    ("option-no-equals", {"--recipe-option": "readout_init"}, "recipe_options: expected KEY=VALUE"),
-    ("option-date", {"--recipe-option": "readout_init=2024-01-01"}, "recipe_options.readout_init"),
+    ("option-no-equals", {"--recipe-option": "frac"}, "recipe_options: expected KEY=VALUE"),
+    ("option-date", {"--recipe": WR, "--recipe-option": "frac=2024-01-01"}, "recipe_options.frac"),
+    # the recipe options of 0.2 that became the shared base model's run settings say so
+    ("option-moved-readout_init", {"--recipe-option": "readout_init=zero"},
+     "recipe_options.readout_init: recipe 'mup': unknown option 'readout_init' (known: none); the readout init is "
+     "the run setting readout_init"),
+    ("option-moved-vector_wd", {"--recipe": "wd-power[p=0.5,vector_wd=none]"},
+     "recipe_options.vector_wd: recipe 'wd-power': unknown option 'vector_wd' (known: p); weight decay on input and "
+     "output is the run setting decay_roles"),
+    ("readout_init-fan_in", {"--readout-init": "fan_in"}, "readout_init: unknown value 'fan_in'; known: normal, zero"),
+    ("decay_roles-order", {"--decay-roles": "output,input"}, "decay_roles: unknown value 'output,input'; known: "
+     "input,hidden,output, input,hidden, input,output, hidden,output, input, hidden, output, none"),
     ("adam_beta1-2", {"--adam-beta1": "2"}, "adam_beta1: must be in [0, 1), got 2"),
     ("adam_beta2-1", {"--adam-beta2": "1"}, "adam_beta2: must be in [0, 1)"),
     ("adam_eps-0", {"--adam-eps": "0"}, "adam_eps: must be > 0, got 0"),
@@ -101,6 +111,8 @@ ROWS: list[tuple[str, Spec, str]] = [
     ("grid-settings-bool", lambda c: c["workloads"]["mlp"]["settings"].update(steps=True),
      "workloads.mlp.settings.steps: expected int, got True"),
     ("grid-option", lambda c: c.update(recipe_options={WR: {"frac": "abc"}}), f"recipe_options.{WR}.frac"),
+    ("grid-decay_roles", lambda c: c["workloads"]["mlp"]["settings"].update(decay_roles="all"),
+     "workloads.mlp.settings.decay_roles: unknown value 'all'"),
 ]
 MARKS = {
     "device-cuda": pytest.mark.skipif(_has_cuda(), reason="CUDA is available here"),

@@ -8,7 +8,10 @@ embedding/stem and readout included, is vector-like; our ``vector`` role goes in
   lambda*m, vector-like eta and lambda (or 0); readout forward multiplier 1/m = ``MuReadout``'s;
 - ``mup`` = the same with matrix-like weight_decay left at lambda (``MuAdamW(decoupled_wd=True)``,
   which only mup's unreleased source has: 1.0.0 passes the argument on to torch's AdamW, which raises);
-- ``readout_init=mureadout`` keeps the readout std constant in width like ``MuReadout``; ``fan_in`` does not.
+- the readout is ``MuReadout``: its default init (``readout_init: normal``) keeps the std constant in width,
+  sigma/sqrt(base fan_in), which with sigma = 1/sqrt(3) is ``MuReadout``'s own std at every width (PyTorch's
+  default Linear init, std 1/sqrt(3 fan_in), times sqrt(width_mult)); ``readout_init: zero`` is its
+  ``readout_zero_init=True``.
 
 At m = 1 everything coincides. ``test_the_comparison_can_fail`` shows that a wrong multiplier is caught.
 """
@@ -51,11 +54,11 @@ class Ours:
         return next(n for n, (_, _, role) in self.settings.items() if role == "output")
 
 
-def ours(workload: str, recipe: str, m: int, base_width: int | None = None, **options: str) -> Ours:
+def ours(workload: str, recipe: str, m: int, base_width: int | None = None, **settings: object) -> Ours:
     small = {**SMALL[workload], **({"base_width": base_width} if base_width else {})}
-    cfg = resolve_run_config({"workload": workload, "recipe": recipe, "recipe_options": options, "steps": 4,
-                              "log2_lr": LOG2_ETA, "wd": LAM, "width": small["base_width"] * m, **small})
-    resolved = resolve(get_recipe(recipe, **options), cfg["width_mult"], [cfg["lr"]] * cfg["steps"], cfg["wd"])
+    cfg = resolve_run_config({"workload": workload, "recipe": recipe, "steps": 4, "log2_lr": LOG2_ETA, "wd": LAM,
+                              "width": small["base_width"] * m, **small, **settings})
+    resolved = resolve(get_recipe(recipe), cfg["width_mult"], [cfg["lr"]] * cfg["steps"], cfg["wd"])
     torch.manual_seed(0)
     wl = build_workload(cfg, resolved.output_mult, torch.device("cpu"))
     groups = build_groups(wl.model, resolved, cfg)
@@ -134,22 +137,31 @@ class Head(nn.Module):
         self.out = mup.MuReadout(d, out, bias=bias)
 
 
-def readout_std(m: int, readout_init: str) -> float:
+def readout_std(m: int, readout_init: str = "normal", sigma: float = 1.0) -> float:
     # llama readout: vocab 64 x width, 64 x 64 = 4096 entries at the base width
-    run = ours("llama", "mup-independent-wd", m, base_width=64, readout_init=readout_init)
+    run = ours("llama", "mup-independent-wd", m, base_width=64, readout_init=readout_init, sigma=sigma)
     return float(dict(run.workload.model.named_parameters())[run.readout].detach().std())
 
 
-def test_readout_init_mureadout_keeps_the_std_constant_like_mureadout() -> None:
+def mureadout_std(width: int, base: int = 64) -> float:
     torch.manual_seed(0)
-    narrow, wide = Head(64, 10), Head(256, 10)
-    mup.set_base_shapes(narrow, Head(64, 10), rescale_params=True)
-    mup.set_base_shapes(wide, Head(64, 10), rescale_params=True)
-    their_ratio = float(wide.out.weight.detach().std()) / float(narrow.out.weight.detach().std())
-    assert their_ratio == pytest.approx(1.0, rel=0.1)
-    assert readout_std(M, "mureadout") / readout_std(1, "mureadout") == pytest.approx(1.0, rel=0.1)
-    assert readout_std(M, "fan_in") / readout_std(1, "fan_in") == pytest.approx(M**-0.5, rel=0.1)  # unlike mup
-    assert readout_std(1, "mureadout") == pytest.approx(1.0 / 64**0.5, rel=0.1)  # sigma / sqrt(base fan_in)
+    head = Head(width, 64)
+    mup.set_base_shapes(head, Head(base, 64), rescale_params=True)
+    return float(head.out.weight.detach().std())
+
+
+def test_our_default_readout_is_mureadouts_default_init() -> None:
+    """mup-independent-wd's readout with the default readout_init (normal) is drawn as MuReadout's default:
+    std constant in width, and with sigma = 1/sqrt(3) (PyTorch's default Linear init) equal to it at every
+    width; standard's readout shrinks as 1/sqrt(m) instead, and readout_init zero is readout_zero_init."""
+    for m in (1, M):
+        assert readout_std(m, sigma=3**-0.5) == pytest.approx(mureadout_std(64 * m), rel=0.05)
+        assert readout_std(m) == pytest.approx(1.0 / 64**0.5, rel=0.05)  # sigma / sqrt(base fan_in)
+        assert readout_std(m, "zero") == 0.0
+    assert mureadout_std(64 * M) == pytest.approx(mureadout_std(64), rel=0.05)
+    standard = ours("llama", "standard", M, base_width=64)
+    std = float(dict(standard.workload.model.named_parameters())[standard.readout].detach().std())
+    assert std == pytest.approx(readout_std(M) * M**-0.5, rel=0.05)  # SP: unlike mup
 
 
 @pytest.mark.parametrize("workload", [
@@ -158,7 +170,7 @@ def test_readout_init_mureadout_keeps_the_std_constant_like_mureadout() -> None:
 ])
 def test_readout_forward_is_mureadout(workload: str) -> None:
     """The model's output equals a MuReadout (same weights, base shapes at the base width) fed the readout's input."""
-    run = ours(workload, "mup-independent-wd", M, readout_init="fan_in")  # nonzero readout weights
+    run = ours(workload, "mup-independent-wd", M)  # nonzero readout weights (readout_init normal)
     model, seen = run.workload.model, []
     readout = model.readout
     if readout.bias is not None:

@@ -18,17 +18,19 @@ ETA_LOG2, WD, SIGMA, BASE = -5.0, 0.1, 1.0, 16
 
 def expected(recipe: str, m: float) -> tuple[dict[str, tuple[float | None, float, float]], float]:
     """(init multiplier, lr multiplier, wd multiplier) per role and the readout multiplier, typed in
-    from the table of docs/design.md §3 (not computed by the package)."""
-    vec = (None, 1.0, 0.0)
+    from the table of docs/design.md §3 (not computed by the package), at the default base settings
+    (readout_init normal, decay on every matrix). The μP readout keeps its std constant in width (x sqrt(m)
+    on sigma/sqrt(fan_in), as mup's MuReadout); every recipe is the identity at m = 1."""
+    vec, mu_out = (None, 1.0, 0.0), (math.sqrt(m), 1, 1)
     table = {
         "standard": ({"input": (1, 1, 1), "hidden": (1, 1, 1), "output": (1, 1, 1), "vector": vec}, 1.0),
-        "mup": ({"input": (1, 1, 1), "hidden": (1, 1 / m, 1), "output": (0, 1, 1), "vector": vec}, 1 / m),
+        "mup": ({"input": (1, 1, 1), "hidden": (1, 1 / m, 1), "output": mu_out, "vector": vec}, 1 / m),
         "mup-independent-wd": (
-            {"input": (1, 1, 1), "hidden": (1, 1 / m, m), "output": (0, 1, 1), "vector": vec}, 1 / m),
+            {"input": (1, 1, 1), "hidden": (1, 1 / m, m), "output": mu_out, "vector": vec}, 1 / m),
         "warmup-replacement": (
-            {"input": (1, 1, 1), "hidden": (1, 1, 1), "output": (0, 1, 1), "vector": vec}, 1 / m),
+            {"input": (1, 1, 1), "hidden": (1, 1, 1), "output": mu_out, "vector": vec}, 1 / m),
         "sqrt-d": (
-            {"input": (1, 1, 0), "hidden": (1, 1 / m, math.sqrt(m)), "output": (0, 1, 0), "vector": vec}, 1 / m),
+            {"input": (1, 1, 1), "hidden": (1, 1 / m, math.sqrt(m)), "output": mu_out, "vector": vec}, 1 / m),
     }
     return table[recipe]
 
@@ -70,16 +72,16 @@ def test_record_param_groups_follow_the_design_table(recipe: str, tmp_path) -> N
         assert roles_seen == {"input", "hidden", "output", "vector"}
 
 
-@pytest.mark.parametrize("recipe", ["standard", "mup"])
-def test_initialisation_matches_recorded_std(recipe: str) -> None:
-    """The tensors really are drawn with the recorded std (zero readout under mup)."""
+@pytest.mark.parametrize(("recipe", "readout_init"), [("standard", "normal"), ("mup", "normal"), ("mup", "zero")])
+def test_initialisation_matches_recorded_std(recipe: str, readout_init: str) -> None:
+    """The tensors really are drawn with the recorded std (zero readout with readout_init zero)."""
     import torch
 
     from transferbench.groups import build_groups
     from transferbench.workloads import build_workload
 
     cfg = resolve_run_config({"workload": "mlp", "recipe": recipe, "width": 256, "base_width": 32,
-                              "log2_lr": -6})
+                              "log2_lr": -6, "readout_init": readout_init})
     torch.manual_seed(0)
     model = build_workload(cfg, 1.0, torch.device("cpu")).model
     resolved = resolve(get_recipe(recipe), cfg["width_mult"], [cfg["lr"]] * cfg["steps"], cfg["wd"])
@@ -142,26 +144,20 @@ def test_warmup_replacement_factor_only_on_hidden_and_options() -> None:
         get_recipe("mup", nope=1)
 
 
-@pytest.mark.parametrize("name", ["mup", "mup-independent-wd", "warmup-replacement", "sqrt-d"])
-def test_readout_init_option(name: str) -> None:
-    """Zero readout by default; ``mureadout`` keeps the readout std constant in width (init multiplier
-    sqrt(m) on sigma/sqrt(fan_in), as mup's MuReadout); ``fan_in`` keeps sigma/sqrt(fan_in). Nothing
-    else changes."""
-    zero = get_recipe(name)
-    mu, fan_in = get_recipe(name, readout_init="mureadout"), get_recipe(name, readout_init="fan_in")
+@pytest.mark.parametrize("name", ["mup", "mup-independent-wd", "warmup-replacement", "sqrt-d", "wd-power"])
+def test_mu_readout_std_is_constant_in_width_and_standard_at_m1(name: str) -> None:
+    """The μP family's readout width rule is mup's MuReadout: init multiplier sqrt(m) on sigma/sqrt(fan_in),
+    i.e. std sigma/sqrt(base fan_in) at every width, and forward x1/m; both standard's at m = 1. A zero
+    readout is no longer a recipe option but the run setting readout_init, and the old option names it."""
+    recipe = get_recipe(name)
     for m in (1, 4, 16):
-        assert zero.multipliers("output", m).init_std == 0.0
-        assert fan_in.multipliers("output", m).init_std == 1.0
-        assert mu.multipliers("output", m).init_std == pytest.approx(math.sqrt(m))
+        assert recipe.multipliers("output", m).init_std == pytest.approx(math.sqrt(m))
         # std = sigma / sqrt(fan_in) * sqrt(m) = sigma / sqrt(base fan_in): the same at every width
-        assert 1 / math.sqrt(64 * m) * mu.multipliers("output", m).init_std == pytest.approx(1 / 8)
-    for other in (mu, fan_in):
-        for role in ("input", "hidden", "vector"):
-            assert other.multipliers(role, 4) == zero.multipliers(role, 4)
-        assert other.multipliers("output", 4).lr == zero.multipliers("output", 4).lr
-        assert other.output_mult(4) == zero.output_mult(4) == 0.25
-    with pytest.raises(ValueError, match="readout_init='normal'"):
-        get_recipe(name, readout_init="normal")
+        assert 1 / math.sqrt(64 * m) * recipe.multipliers("output", m).init_std == pytest.approx(1 / 8)
+        assert recipe.output_mult(m) == pytest.approx(1 / m)
+    assert recipe.multipliers("output", 1) == get_recipe("standard").multipliers("output", 1)
+    with pytest.raises(ValueError, match="unknown option 'readout_init'.*run setting readout_init"):
+        get_recipe(name, readout_init="zero")
 
 
 def test_citations_carry_arxiv_ids() -> None:

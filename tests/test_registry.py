@@ -25,6 +25,7 @@ class HalfLR(Recipe):
     name = "half-lr"
     summary = "standard, with every lr halved"
     citation = "@misc{toy, note = {arXiv:2401.00001}}"
+    base_model = "every lr x0.5"  # not the built-ins' model at m = 1: declared, or it is refused
 
     def multipliers(self, role, width_mult):
         return Multipliers(init_std=1.0, lr=0.5, wd=0.0 if role == "vector" else 1.0)

@@ -44,8 +44,8 @@ def records(manifest: dict) -> list[dict]:
 
 
 def test_recipes_that_train_the_same_share_one_run(tmp_path: Path) -> None:
-    # m = 1: mup, mup-independent-wd and warmup-replacement are one training ([Kos25] differ only at m > 1)
-    assert fp() == fp(recipe="mup-independent-wd") == fp(recipe="warmup-replacement")
+    # m = 1: every recipe is one training (one base model, docs/design.md §3; tests/test_base_model.py)
+    assert fp() == fp(recipe="mup-independent-wd") == fp(recipe="warmup-replacement") == fp(recipe="standard")
     [mup] = records(line(tmp_path, "mup", [0]))
     [indep] = records(line(tmp_path, "mup-independent-wd", [0]))
     assert mup["shared_with"] is None and indep["shared_with"] == str(tmp_path / "mup" / "w16_s0" / "lr-6")
@@ -66,11 +66,13 @@ def test_anything_that_changes_the_training_changes_the_fingerprint() -> None:
     base = fp()
     assert fp(width=32) != fp(recipe="mup-independent-wd", width=32)  # m = 2: wd scales differently
     assert fp(seed=1) != base and fp(log2_lr=-5) != base and fp(wd=0.2) != base
-    assert fp(recipe="sqrt-d") != base  # no wd on vectors even at m = 1
+    assert fp(recipe="sqrt-d") == base and fp(recipe="sqrt-d", width=32) != fp(width=32)  # hidden wd x sqrt(m)
+    assert fp(recipe="sqrt-d", width=32) == fp(recipe="wd-power[p=0.5]", width=32)  # one training at every width
     assert fp(recipe="warmup-replacement", width=32) != fp(width=32)  # f_t differs from 1/m's
     assert fp(recipe="standard", width=32) != fp(width=32)  # init and lr differ
     assert fp(threads=2) == base  # not a training setting
-    assert fp(recipe_options={"readout_init": "mureadout"}) != base  # the init alone differs
+    assert fp(readout_init="zero") != base  # the init alone differs
+    assert fp(decay_roles="hidden") != base  # the weight decay of input and output alone differs
     # each ingredient on its own: one step's lr or wd, or one initial weight
     run = setup(cfg())
     for change in (lambda: run.lrs[1].__setitem__(5, run.lrs[1][5] * 1.01),

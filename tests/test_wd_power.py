@@ -1,6 +1,6 @@
 """``wd-power`` (recipes/wd_power.py) and recipe instances (recipes/instance.py): p = 0, 1/2 and 1 resolve to
-exactly mup, sqrt-d's hidden rule and mup-independent-wd, group by group, in what the trainer builds; a
-label is its own recipe in the config, the grid's paths and the runs table."""
+exactly mup, sqrt-d and mup-independent-wd, group by group and tensor by tensor, in what the trainer builds,
+under any base settings; a label is its own recipe in the config, the grid's paths and the runs table."""
 
 from __future__ import annotations
 
@@ -16,50 +16,55 @@ from transferbench.recipes.instance import InstanceError, canonical, parse, slug
 SMALL = {"mlp": {"depth": 2, "batch_size": 8}, "llama": {"depth": 1, "batch_size": 2, "seq_len": 16, "vocab_size": 32}}
 
 
-def _built(workload: str, recipe: str, m: int = 4):
+def _built(workload: str, recipe: str, m: int = 4, **base: str):
+    from transferbench.shared import fingerprint
     from transferbench.train import setup
 
-    base = 16
-    cfg = resolve_run_config({"workload": workload, "recipe": recipe, "width": base * m, "base_width": base,
-                              "log2_lr": -6, "wd": 0.3, "steps": 4, "eval_batches": 1, **SMALL[workload]})
+    width = 16
+    cfg = resolve_run_config({"workload": workload, "recipe": recipe, "width": width * m, "base_width": width,
+                              "log2_lr": -6, "wd": 0.3, "steps": 4, "eval_batches": 1, **SMALL[workload], **base})
     run = setup(cfg)
     groups = [(g["role"], g["fan_in"], g["lr"], g["weight_decay"], g["init_std"]) for g in run.groups]
     state = {k: v.clone() for k, v in run.wl.model.state_dict().items()}
-    return groups, run.output_mult, state, run
+    return groups, run.output_mult, state, fingerprint(run), run
 
 
-def _same(a, b, roles=None) -> None:
-    ga, oa, sa, _ = a
-    gb, ob, sb, _ = b
-    def pick(gs: list) -> list:
-        return [g for g in gs if roles is None or g[0] in roles]
-
-    assert pick(ga) == pick(gb)
-    assert oa == ob
-    if roles is None:
-        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+def _same(a, b) -> None:
+    ga, oa, sa, fa, _ = a
+    gb, ob, sb, fb, _ = b
+    assert ga == gb and oa == ob
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert fa == fb  # one training: trained once (shared.py)
 
 
 @pytest.mark.parametrize("workload", ["mlp", "llama"])
-@pytest.mark.parametrize(("label", "twin", "roles"), [
-    ("wd-power[p=0]", "mup", None),
-    ("wd-power[p=1]", "mup-independent-wd", None),
-    ("wd-power[p=0.5,vector_wd=none]", "sqrt-d", None),
-    ("wd-power[p=0.5]", "sqrt-d", {"hidden", "vector"}),  # the hidden rule only: input/output keep wd
+@pytest.mark.parametrize(("label", "twin"), [
+    ("wd-power[p=0]", "mup"), ("wd-power[p=1]", "mup-independent-wd"), ("wd-power[p=0.5]", "sqrt-d"),
 ])
-def test_special_exponents_are_the_named_recipes(workload: str, label: str, twin: str, roles) -> None:
-    _same(_built(workload, label), _built(workload, twin), roles)
+@pytest.mark.parametrize("m", [2, 4])
+def test_special_exponents_are_the_named_recipes(workload: str, label: str, twin: str, m: int) -> None:
+    _same(_built(workload, label, m), _built(workload, twin, m))
 
 
-def test_hidden_wd_is_lambda_m_to_the_p_and_vector_wd_switches_input_and_output() -> None:
+def test_twins_under_fan_base_model() -> None:
+    """[Fan25]'s own base model (embedding and readout undecayed) is a run setting, so sqrt-d with it is still
+    wd-power[p=0.5] with it, and differs from sqrt-d without it only on input and output."""
+    fan = {"decay_roles": "hidden", "readout_init": "zero"}
+    _same(_built("mlp", "wd-power[p=0.5]", **fan), _built("mlp", "sqrt-d", **fan))
+    with_fan, without = _built("mlp", "sqrt-d", decay_roles="hidden")[0], _built("mlp", "sqrt-d")[0]
+    assert [g for g in with_fan if g[0] in ("hidden", "vector")] == [g for g in without if g[0] in ("hidden", "vector")]
+    assert all(g[3] == 0.0 for g in with_fan if g[0] in ("input", "output"))
+    assert all(g[3] == 0.3 for g in without if g[0] in ("input", "output"))
+
+
+def test_hidden_wd_is_lambda_m_to_the_p() -> None:
     for p in (0.0, 0.25, 0.75, 1.0, -0.5):
         for m in (1.0, 2.0, 8.0):
             r = get_recipe("wd-power", p=p).resolve(m)
             assert r["hidden"]["lr"] == pytest.approx(1 / m) and r["hidden"]["wd"] == pytest.approx(m ** p)
             assert r["input"]["wd"] == r["output"]["wd"] == 1.0 and r["vector"]["wd"] == 0.0
-            off = get_recipe("wd-power", p=p, vector_wd="none").resolve(m)
-            assert off["input"]["wd"] == off["output"]["wd"] == 0.0 and off["hidden"] == r["hidden"]
-    groups, out_mult, _, _ = _built("mlp", "wd-power[p=0.25]", m=4)
+            assert r["output"]["init_std"] == pytest.approx(math.sqrt(m))
+    groups, out_mult, _, _, _ = _built("mlp", "wd-power[p=0.25]", m=4)
     hidden = [g for g in groups if g[0] == "hidden"]
     assert hidden and all(g[2] == pytest.approx(2**-6 / 4) and g[3] == pytest.approx(0.3 * 4**0.25) for g in hidden)
     assert out_mult == pytest.approx(0.25)
@@ -68,13 +73,13 @@ def test_hidden_wd_is_lambda_m_to_the_p_and_vector_wd_switches_input_and_output(
 def test_the_optimizer_applies_the_exponent() -> None:
     from transferbench.train import State, step
 
-    _, _, _, run = _built("mlp", "wd-power[p=0.75]", m=8)
+    _, _, _, _, run = _built("mlp", "wd-power[p=0.75]", m=8)
     step(run, State(), 0)
     hidden = [pg for g, pg in zip(run.groups, run.opt.param_groups) if g["role"] == "hidden"]
     assert hidden and all(pg["weight_decay"] == pytest.approx(0.3 * 8**0.75) for pg in hidden)
 
 
-@pytest.mark.parametrize(("bad", "key"), [({"p": "x"}, "p"), ({"p": 9}, "p"), ({"vector_wd": "some"}, "vector_wd")])
+@pytest.mark.parametrize(("bad", "key"), [({"p": "x"}, "p"), ({"p": 9}, "p"), ({"vector_wd": "none"}, "vector_wd")])
 def test_bad_options_name_the_option(bad: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         resolve_run_config({"workload": "mlp", "recipe": "wd-power", "recipe_options": bad, "width": 32,
@@ -82,9 +87,9 @@ def test_bad_options_name_the_option(bad: dict, key: str) -> None:
 
 
 def test_labels_parse_and_are_canonical() -> None:
-    assert parse("wd-power[p=0.5, vector_wd=none]") == ("wd-power", {"p": 0.5, "vector_wd": "none"})
+    assert parse("my-recipe[p=0.5, mode=none]") == ("my-recipe", {"p": 0.5, "mode": "none"})
     assert parse("mup") == ("mup", {})
-    assert canonical("wd-power[vector_wd=none,p=.50]") == "wd-power[p=0.5,vector_wd=none]"
+    assert canonical("my-recipe[mode=none,p=.50]") == "my-recipe[mode=none,p=0.5]"
     assert slug("wd-power[p=0.25]") == "wd-power@p=0.25" and slug("mup") == "mup"
     for bad in ("wd-power[]", "wd-power[p]", "wd-power[p=1,p=2]", "wd power", "wd-power[p=[1]]"):
         with pytest.raises(InstanceError, match="recipe"):
@@ -112,13 +117,14 @@ def test_profile_instances_are_rows_with_their_own_paths() -> None:
     from transferbench.profile import check_profile
 
     profile = yaml.safe_load(open("config/smoke.yaml"))
-    profile["recipes"] = ["mup", "wd-power[p=0]", "wd-power[p=0.5]"]
-    profile["recipe_options"] = {"wd-power": {"vector_wd": "none"}, "wd-power[p=0]": {"readout_init": "fan_in"}}
+    profile["recipes"] = ["mup", "wd-power[p=0]", "wd-power[p=0.5]", "warmup-replacement[frac=0.5]"]
+    profile["recipe_options"] = {"warmup-replacement": {"shape": "exponential"},
+                                 "warmup-replacement[frac=0.5]": {"decay": "coupled"}}
     check_profile(profile)
     got = {(j.recipe, j.line.split("/")[1]) for j in jobs(profile)}
     assert ("wd-power[p=0.5]", "wd-power@p=0.5") in got and ("wd-power[p=0]", "wd-power@p=0") in got
-    cmd = next(j for j in jobs(profile) if j.recipe == "wd-power[p=0]").command()
-    assert "--recipe-option readout_init=fan_in" in cmd and "--recipe-option vector_wd=none" in cmd
+    cmd = next(j for j in jobs(profile) if j.recipe == "warmup-replacement[frac=0.5]").command()
+    assert "--recipe-option decay=coupled" in cmd and "--recipe-option shape=exponential" in cmd
     profile["recipes"] = ["mup", "wd-power[p=0.5]", "wd-power[p=.5]"]
     with pytest.raises(ConfigError, match="same recipe instance"):
         check_profile(profile)

@@ -29,10 +29,10 @@ RUN_COLUMNS: list[str] = [
     "workload", "recipe", "width", "base_width", "width_mult", "depth", "log2_lr", "lr", "wd", "seed",
     "steps", "init_loss", "final_loss", "eval_loss", "diverged", "diverged_step", "failure", "top_sv",
     "log2_top_sv",
-    "rel_update", "sublayer_gain", "hidden_lr_mult", "hidden_wd_mult", "tau", "wall_time", "throughput",
-    "config_hash", "package_version",
-    "git_commit", "recipe_distribution", "recipe_version", "recipe_arxiv", "run_dir", "trainer_fingerprint",
-    "shared_with",
+    "rel_update", "sublayer_gain", "hidden_lr_mult", "hidden_wd_mult", "tau", "lr_factor_end", "wall_time",
+    "throughput", "config_hash", "package_version",
+    "git_commit", "recipe_distribution", "recipe_version", "recipe_arxiv", "base_model", "run_dir",
+    "trainer_fingerprint", "shared_with",
 ]
 #: Columns of coord_check.csv (long format, docs/record.md).
 COORD_COLUMNS: list[str] = [
@@ -53,6 +53,23 @@ def arxiv_from(recipe: dict[str, Any]) -> str | None:
         if found:
             return found
     return None
+
+
+def base_model_from(rec: dict[str, Any]) -> str:
+    """How the run's model at m = 1 differs from the shared base model (recipes/basemodel.py): the recipe's
+    declaration in the record, "" for the shared one. A record from before the shared base model (no
+    ``recipe.base_model``) says it through its recipe options: the μP family's zero readout and sqrt-d's (or
+    ``vector_wd: none``'s) undecayed input and output, which are now the run settings readout_init and
+    decay_roles."""
+    recipe = rec.get("recipe")
+    if isinstance(recipe, dict) and "base_model" in recipe:
+        return str(recipe["base_model"] or "")
+    cfg = rec["config"]
+    options, name = cfg.get("recipe_options") or {}, str(cfg["recipe"]).partition("[")[0]
+    old = ["readout zero init"] if options.get("readout_init") == "zero" else []
+    if name == "sqrt-d" or options.get("vector_wd") == "none":
+        old.append("no wd on input and output")
+    return ", ".join(old)
 
 
 def _num(x: Any) -> float:
@@ -109,6 +126,7 @@ def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
         **{k: _num(means.get(k)) for k in DIAGNOSTIC_KEYS},
         **hidden_mults(rec.get("param_groups") or []),
         "tau": _num(s.get("tau")),
+        "lr_factor_end": _num(s.get("lr_factor_end")),  # NaN: no per-step lr factor, or an older record
         "wall_time": _num(s.get("wall_time")),
         "throughput": _num(s.get("throughput")),
         "config_hash": rec.get("config_hash"),
@@ -117,6 +135,7 @@ def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
         "recipe_distribution": prov.get("recipe_distribution", recipe.get("distribution")),
         "recipe_version": prov.get("recipe_version", recipe.get("version")),
         "recipe_arxiv": arxiv_from(recipe),
+        "base_model": base_model_from(rec),
         "run_dir": str(Path(path).parent),
         # shared.py: the fingerprint of what the trainer did, and the run that trained it if not this one
         "trainer_fingerprint": rec.get("trainer_fingerprint"), "shared_with": rec.get("shared_with"),
@@ -240,7 +259,7 @@ def _umask() -> int:
 #: becomes 0.1 and an all-digit config hash loses its leading zeros.
 TEXT_COLUMNS: tuple[str, ...] = (
     "workload", "recipe", "config_hash", "package_version", "git_commit", "recipe_distribution",
-    "recipe_version", "recipe_arxiv", "run_dir", "trainer_fingerprint", "shared_with",
+    "recipe_version", "recipe_arxiv", "base_model", "run_dir", "trainer_fingerprint", "shared_with",
     "widths", "scope", "quantity", "key", "failure", "path",
     "field", "error",
 )

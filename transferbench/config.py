@@ -23,7 +23,9 @@ _UNHASHED = ("threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoi
 #: Settings added after record schema 2, left out of the hash while at this value, so that every
 #: schema-2 record keeps its hash (a run on another data source is a different run and hashes so).
 _HASH_UNLESS = {"data_source": "generated", "compile": False, "data_path": "", "augment": True,
-                "autocast": "bf16", "tf32": True, "fused_adamw": True, "sdpa_backend": "auto"}
+                "autocast": "bf16", "tf32": True, "fused_adamw": True, "sdpa_backend": "auto",
+                # the shared base model (docs/design.md §3): at these defaults `standard` trains what it did
+                "readout_init": "normal", "decay_roles": "input,hidden,output"}
 
 
 class ConfigError(ValueError):

@@ -2,6 +2,11 @@
 
 Groups are keyed by (role, fan_in), so every group has one init std, one lr and one wd, and the
 record can list them exactly (docs/record.md). ``show-recipe`` calls the same code as ``train``.
+
+The recipe gives width rules; the base model's two choices are run settings shared by every recipe
+(docs/design.md §3), applied here: ``readout_init: zero`` zeroes the readout at every width (the papers'
+μP runs, mup's ``readout_zero_init=True``), and a matrix role missing from ``decay_roles`` gets no weight
+decay whatever the recipe's multiplier ([Fan25]'s embedding and readout: ``decay_roles: hidden``).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import torch
 from torch import nn
 
 from transferbench.recipes.checked import Resolved
-from transferbench.roles import MATRIX_ROLES, ROLES, VECTOR, ParamSpec
-from transferbench.settings import RunConfig
+from transferbench.roles import HIDDEN, MATRIX_ROLES, OUTPUT, ROLES, VECTOR, ParamSpec
+from transferbench.settings import RunConfig, decayed_roles
 
 
 def check_specs(model: nn.Module, specs: dict[str, ParamSpec]) -> None:
@@ -32,14 +37,16 @@ def build_groups(
 
     Each group dict holds ``params`` (tensors) plus record fields: role, fan_in, names, numel,
     lr and weight_decay (peak values, before the schedule and the per-step factors), init_std,
-    multipliers, per_step_decay (lr x weight_decay at the peak) and the names of the per-step
-    factors; ``lr_factors``/``wd_factors`` hold the factor lists themselves (not recorded). Init:
-    normal(0, sigma/sqrt(fan_in) x init multiplier) for matrix roles (zero when the multiplier is
-    0); vectors keep the model's constant init.
+    multipliers as applied (``init_mult`` 0 for a zero readout, ``wd_mult`` 0 for an undecayed role),
+    per_step_decay (lr x weight_decay at the peak) and the names of the per-step factors;
+    ``lr_factors``/``wd_factors`` hold the factor lists themselves (not recorded). Init: normal(0,
+    sigma/sqrt(fan_in) x init multiplier) for matrix roles (zero when the multiplier is 0, and for the
+    readout under ``readout_init: zero``); vectors keep the model's constant init.
     """
     specs = model.param_specs()
     check_specs(model, specs)
     base_lr, base_wd, sigma = float(cfg.lr), float(cfg.wd), float(cfg.sigma)
+    decayed = decayed_roles(cfg.decay_roles)
     buckets: dict[tuple[str, int], list[tuple[str, nn.Parameter]]] = {}
     for name, p in model.named_parameters():
         spec = specs[name]
@@ -48,7 +55,10 @@ def build_groups(
     for (role, fan_in), members in sorted(buckets.items(), key=lambda kv: (ROLES.index(kv[0][0]), kv[0][1])):
         rs = resolved.roles[role]
         mult = rs.multipliers
-        init_std = sigma / math.sqrt(fan_in) * mult.init_std if role in MATRIX_ROLES else None
+        # the base model's settings over the recipe's width rule: a zero readout, an undecayed role
+        init_mult = 0.0 if role == OUTPUT and cfg.readout_init == "zero" else mult.init_std
+        wd_mult = 0.0 if role in MATRIX_ROLES and role not in decayed else mult.wd
+        init_std = sigma / math.sqrt(fan_in) * init_mult if role in MATRIX_ROLES else None
         if initialise and init_std is not None:
             with torch.no_grad():
                 for _, p in members:
@@ -56,12 +66,12 @@ def build_groups(
                         p.zero_()
                     else:
                         p.normal_(0.0, init_std)
-        lr, wd = base_lr * mult.lr, base_wd * mult.wd
+        lr, wd = base_lr * mult.lr, base_wd * wd_mult
         groups.append({
             "params": [p for _, p in members], "role": role, "fan_in": fan_in if role != VECTOR else None,
             "names": [n for n, _ in members], "numel": sum(p.numel() for _, p in members),
-            "lr": lr, "weight_decay": wd, "init_std": init_std, "lr_mult": mult.lr, "wd_mult": mult.wd,
-            "init_mult": mult.init_std if role in MATRIX_ROLES else None, "per_step_decay": lr * wd,
+            "lr": lr, "weight_decay": wd, "init_std": init_std, "lr_mult": mult.lr, "wd_mult": wd_mult,
+            "init_mult": init_mult if role in MATRIX_ROLES else None, "per_step_decay": lr * wd,
             "lr_factor": resolved.lr_factor_name if rs.lr_factors is not None else None,
             "wd_factor": resolved.wd_factor_name if rs.wd_factors is not None else None,
             "lr_factors": rs.lr_factors, "wd_factors": rs.wd_factors,
@@ -96,3 +106,10 @@ def step_values(groups: list[dict[str, Any]], sched: list[float]) -> tuple[list[
         lrs.append([g["lr"] * s * (lf[t] if lf is not None else 1.0) for t, s in enumerate(sched)])
         wds.append([g["weight_decay"] * (wf[t] if wf is not None else 1.0) for t in range(len(sched))])
     return lrs, wds
+
+
+def lr_factor_end(groups: list[dict[str, Any]], completed: int) -> float | None:
+    """The hidden groups' per-step lr factor at the last trained step (the smallest over hidden groups), e.g.
+    where warmup-replacement's f_t ended; None without such a factor or a trained step."""
+    ends = [g["lr_factors"][completed - 1] for g in groups if g["role"] == HIDDEN and g["lr_factors"] is not None]
+    return min(ends) if ends and completed > 0 else None

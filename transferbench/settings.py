@@ -39,6 +39,15 @@ class Bound(NamedTuple):
 
 COUNT, COUNT0, POSITIVE, NONNEG = Bound(1), Bound(0), Bound(0, lo_open=True), Bound(0)
 
+#: Values of ``decay_roles``: every subset of the matrix roles (roles.py) in their canonical order, or none.
+DECAY_ROLES: tuple[str, ...] = ("input,hidden,output", "input,hidden", "input,output", "hidden,output", "input",
+                                "hidden", "output", "none")
+
+
+def decayed_roles(value: str) -> frozenset[str]:
+    """The matrix roles a ``decay_roles`` value decays: ``"input,output"`` -> {input, output}, none -> {}."""
+    return frozenset() if value == "none" else frozenset(value.split(","))
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -108,6 +117,13 @@ class RunConfig(Mapping):
     adam_beta2: float = setting(0.95, "AdamW beta2", Bound(0, 1, hi_open=True))
     adam_eps: float = setting(1e-8, "AdamW epsilon", POSITIVE)
     sigma: float = setting(1.0, "matrix init std is sigma/sqrt(fan_in) x the recipe's init multiplier", POSITIVE)
+    readout_init: str = setting("normal", "the readout matrix's init, shared by every recipe: normal = std "
+                                "sigma/sqrt(fan_in) at the base width like every matrix (the recipe's width rule "
+                                "scales it), zero = zero at every width (the papers' muP runs, mup's "
+                                "readout_zero_init=True)", choices=("normal", "zero"))
+    decay_roles: str = setting("input,hidden,output", "which matrix roles get weight decay at all, shared by every "
+                               "recipe: a subset of input,hidden,output in this order, or none (vectors never); "
+                               "hidden = [Fan25]'s embedding and readout without decay", choices=DECAY_ROLES)
     data_seed: int = setting(0, "seed of the generated task (the same for every run of a sweep)", COUNT0)
     data_source: str = setting("generated", "where the data come from: a source of the workload's spec "
                                "(llama: generated or tokens; resnet: generated or cifar10)")

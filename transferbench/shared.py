@@ -1,7 +1,8 @@
 """No duplicate runs: a run is keyed by what the trainer does, not by what its recipe is called.
 
-Several recipes resolve to the same training at some widths: ``mup``, ``mup-independent-wd`` and
-``warmup-replacement`` are one and the same run at the base width (m = 1). The config hash includes the
+Several recipes resolve to the same training at some widths: every built-in is one and the same run at
+the base width (m = 1: one base model, docs/design.md §3), and ``wd-power[p=0.5]`` is ``sqrt-d`` at every
+width. The config hash includes the
 recipe's name, so it cannot notice; the *trainer fingerprint* hashes what the trainer will actually do:
 every setting but the recipe's name and options (model, data, steps, seed, schedule, ...), the model's
 class, the forward multiplier, each parameter group's role, members and per-step lr and weight decay,
@@ -33,9 +34,10 @@ from transferbench.record import RECORD_NAME, read_record, write_json_atomic
 #: Settings that name a recipe rather than say what it does (their effect is in the groups and init), or
 #: that do not change what is computed (threads, checkpoints).
 _NOT_TRAINING = ("recipe", "recipe_options", "threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
-#: Settings added after the fingerprint (the GPU fast path, fastpath.py): left out at their defaults, as in the
-#: config hash, so that every earlier fingerprint stands and earlier runs are still shared.
-_LATER = ("autocast", "tf32", "fused_adamw", "sdpa_backend")
+#: Settings added after the fingerprint (the GPU fast path, fastpath.py; the shared base model's readout_init and
+#: decay_roles): left out at their defaults, as in the config hash, so that every earlier fingerprint of a
+#: training that did not change stands and earlier runs are still shared.
+_LATER = ("autocast", "tf32", "fused_adamw", "sdpa_backend", "readout_init", "decay_roles")
 
 
 def fingerprint(run: Any) -> str:

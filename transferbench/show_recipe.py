@@ -1,8 +1,9 @@
 """``transferbench show-recipe``: a recipe resolved at one width, printed from the code ``train`` runs.
 
 It builds the model and the parameter groups exactly as a training run does (same checks, same
-groups), so what it prints is what a run would apply: per-group init std, peak lr and wd, their
-multipliers, and the per-step factors and per-step decay at a few steps of the schedule.
+groups, the shared base model's ``readout_init`` and ``decay_roles`` applied), so what it prints is what a
+run would apply: per-group init std, peak lr and wd, their multipliers as applied, and the per-step
+factors and per-step decay at a few steps of the schedule.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def show_recipe(cfg: RunConfig) -> str:
     import torch
 
     from transferbench.groups import build_groups, step_values
-    from transferbench.recipes import get_recipe
+    from transferbench.recipes import base_model_of, get_recipe
     from transferbench.recipes.checked import resolve
     from transferbench.schedule import lr_multipliers
     from transferbench.workloads import build_workload
@@ -38,6 +39,9 @@ def show_recipe(cfg: RunConfig) -> str:
     out = [f"recipe {cfg.recipe} on {cfg.workload}: width {cfg.width}, base_width {cfg.base_width}, "
            f"width_mult m = {m:g}; base lr = 2^{cfg.log2_lr:g} = {cfg.lr:.4g}, base wd = {cfg.wd:g}",
            f"readout forward multiplier: {resolved.output_mult:.4g}"]
+    # the shared base model (docs/design.md §3): run settings, the same for every recipe
+    out.append(f"base model: readout_init {cfg.readout_init}, decay_roles {cfg.decay_roles}"
+               + (f"; this recipe's own at m = 1: {base_model_of(recipe)}" if base_model_of(recipe) else ""))
     if getattr(recipe, "equivalent", ""):
         out.append(f"equivalent: {recipe.equivalent}")
     rows = [("role", "fan_in", "params", "init_std", "lr_mult", "lr", "wd_mult", "wd", "lr*wd", "factors")]

@@ -28,7 +28,7 @@ from transferbench import checkpoint, fastpath, mfu
 from transferbench import diagnostics as diag
 from transferbench.config import config_hash
 from transferbench.devices import provenance as devices_provenance
-from transferbench.groups import build_groups, group_records, optimizer_groups, step_values
+from transferbench.groups import build_groups, group_records, lr_factor_end, optimizer_groups, step_values
 from transferbench.recipes import describe, get_recipe
 from transferbench.recipes.checked import resolve
 from transferbench.record import RECORD_NAME, SCHEMA_VERSION, provenance, write_json_atomic
@@ -221,6 +221,7 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
             "throughput_unit": wl.throughput_unit,
             **mfu.performance(cfg, run.device, wl.items_per_batch * completed, train_time),
             "tau": _tau(run, completed),
+            "lr_factor_end": lr_factor_end(run.groups, completed),  # e.g. where f_t ended (regime check)
         },
         "curve": st.curve,
         "applied": sorted(st.applied, key=lambda a: a["step"]),

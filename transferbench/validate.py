@@ -37,7 +37,8 @@ def validate_record(rec: Any, path: Path | str) -> None:
     config_hash is that of the config; summary.diverged is a JSON boolean; init_loss is a finite number
     >= 0; a run that did not diverge has a finite eval_loss >= 0 (every loss here is a cross-entropy or
     a squared error) and a final_loss that is finite or null; steps_completed is an integer in
-    [0, steps]; failure is a string or null; resumed_from, if there, is a list of steps in [0, steps].
+    [0, steps]; failure is a string or null; lr_factor_end, if there, is a finite number >= 0 or null;
+    recipe.base_model, if there, is a string; resumed_from, if there, is a list of steps in [0, steps].
     Unknown extra keys are allowed.
     """
 
@@ -51,6 +52,9 @@ def validate_record(rec: Any, path: Path | str) -> None:
             raise _bad(path, key, f"missing or not an object ({type(rec.get(key)).__name__})")
     _check_config(rec, path)
     _check_summary(rec["summary"], rec["config"]["steps"], path)
+    declared = rec["recipe"].get("base_model") if isinstance(rec.get("recipe"), dict) else None
+    if declared is not None and not isinstance(declared, str):
+        raise _bad(path, "recipe.base_model", f"expected a string (\"\" for the shared base model), got {declared!r}")
     resumed, steps = rec.get("resumed_from"), rec["config"]["steps"]
     if resumed is not None and (not isinstance(resumed, list)
                                 or not all(_is_int(k) and 0 <= k <= steps for k in resumed)):
@@ -106,6 +110,9 @@ def _check_summary(s: dict[str, Any], steps: int, path: Path | str) -> None:
     done = s.get("steps_completed")
     if done is not None and (not _is_int(done) or not 0 <= done <= steps):
         raise _bad(path, "summary.steps_completed", f"expected an integer in [0, steps={steps}], got {done!r}")
+    end = s.get("lr_factor_end")  # absent in older records; null without a per-step lr factor
+    if end is not None and not (_is_number(end) and math.isfinite(end) and end >= 0):
+        raise _bad(path, "summary.lr_factor_end", f"expected a finite number >= 0 or null, got {end!r}")
     failure = s.get("failure")
     if failure is not None and not isinstance(failure, str):
         raise _bad(path, "summary.failure", f"expected a string or null, got {failure!r}")

@@ -2,6 +2,7 @@
 (``registry``). Pure Python: importing this never imports torch."""
 
 from transferbench.recipes.base import Multipliers, Recipe, arxiv_id
+from transferbench.recipes.basemodel import base_model_of
 from transferbench.recipes.registry import (
     RecipeError,
     describe,
@@ -16,6 +17,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "arxiv_id",
+    "base_model_of",
     "describe",
     "get_recipe",
     "get_recipe_class",

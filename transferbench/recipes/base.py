@@ -6,6 +6,13 @@ place where the two meet. Recipes are pure Python (no torch), so listing them st
 To write a recipe: subclass :class:`Recipe`, set ``name``, ``summary`` and ``citation`` and override
 :meth:`multipliers` (and, if needed, :meth:`output_mult`, :meth:`lr_factors` or :meth:`wd_factors`). Register the class
 under the entry-point group ``transferbench.recipes`` (see README, "Add your recipe").
+
+A recipe says how settings change with the width multiplier m, not what the base model is: at m = 1 it
+must return the identity (every matrix multiplier 1, vectors lr 1 and wd 0, readout multiplier 1, per-step
+factors 1), so that every recipe trains the same model at the base width. The base model's own choices
+(zero readout, no decay on input/output) are run settings shared by every recipe (``readout_init``,
+``decay_roles``). A recipe that needs another base model says how in ``base_model``; one that differs
+without saying so is refused (recipes/basemodel.py).
 """
 
 from __future__ import annotations
@@ -16,6 +23,15 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from transferbench.roles import ROLES
+
+#: Recipe options of transferbench 0.2 that became run settings shared by every recipe (one base model,
+#: docs/design.md §3): the hint an old profile or command line gets.
+MOVED = {
+    "readout_init": "the readout init is the run setting readout_init (--readout-init normal|zero), shared by "
+                    "every recipe; the μP readout's width rule is fixed (std constant in width, as MuReadout)",
+    "vector_wd": "weight decay on input and output is the run setting decay_roles (--decay-roles hidden for "
+                 "[Fan25]'s none), shared by every recipe",
+}
 
 
 @dataclass(frozen=True)
@@ -47,12 +63,17 @@ class Recipe:
     options: ClassVar[dict[str, Any]] = {}
     #: What this recipe equals in another library, if anything (printed by ``show-recipe``).
     equivalent: ClassVar[str] = ""
+    #: One line saying how this recipe's model at m = 1 differs from every built-in's (e.g. "readout zero
+    #: init, every lr x0.5"); empty when it trains the shared base model, which every built-in does. Shown on
+    #: the leaderboard and in runs.csv (``base_model``).
+    base_model: ClassVar[str] = ""
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             known = ", ".join(sorted(self.options)) or "none"
-            raise ValueError(f"recipe {self.name!r}: unknown option {unknown[0]!r} (known: {known})")
+            moved = f"; {MOVED[unknown[0]]}" if unknown[0] in MOVED else ""
+            raise ValueError(f"recipe {self.name!r}: unknown option {unknown[0]!r} (known: {known}){moved}")
         self.opts: dict[str, Any] = {**self.options, **options}
 
     # -- the contract -------------------------------------------------------------------------

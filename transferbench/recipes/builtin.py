@@ -1,5 +1,12 @@
 """The five built-in recipes of docs/design.md §3, in the PyTorch AdamW convention (per-step decay lr*wd*W).
 
+A recipe is a width rule, not a base model: at m = 1 every built-in trains the same model (every
+multiplier 1, vectors undecayed, readout multiplier 1, per-step factors 1; recipes/basemodel.py checks it).
+What the base model is, the readout's init (``readout_init``) and which matrix roles are decayed at all
+(``decay_roles``), are run settings shared by every recipe (settings.py, applied in groups.py); the
+tables below show the defaults (normal readout, decay on every matrix), and the columns they change are
+marked.
+
 Notation: eta, lambda = base lr, base wd (as tuned at the base width d0); m = d/d0. Matrix init std is
 ``sigma/sqrt(fan_in)`` times ``init_std`` below (roles.py); ``input`` has a width-independent fan_in,
 so its std is a constant. Per-step decay of hidden matrices: standard eta*lambda; mup eta*lambda/m;
@@ -8,18 +15,18 @@ sqrt-d eta*lambda/sqrt(m). Every run records the values the optimizer applied (`
 record), so nobody has to trust this docstring.
 
 How the μP rows map onto microsoft/mup (``MuAdamW`` after ``set_base_shapes``, vectors put in a
-group with weight_decay=0, readout forward multiplier 1/width_mult as in ``MuReadout``; checked
-against the PyPI package by tests/test_mup_mapping.py):
+group with weight_decay=0, readout as ``MuReadout``; checked against the PyPI package by
+tests/test_mup_mapping.py):
 
 - ``mup-independent-wd`` equals ``MuAdamW`` as mup 1.0.0 ships it on PyPI: it divides the lr of
   matrix-like parameters by width_mult and multiplies their weight decay by width_mult.
 - ``mup`` (coupled weight decay: hidden wd not scaled) equals ``MuAdamW(decoupled_wd=True)``, which
   exists only in mup's unreleased source; mup 1.0.0 passes that argument on to torch's AdamW, which
   raises. A user of the PyPI package who calls ``MuAdamW`` is running ``mup-independent-wd``.
-- Readout init: mup's ``MuReadout`` rescales PyTorch's default init by sqrt(width_mult), so the
-  readout std stays constant in width: our option ``readout_init: mureadout``. ``readout_zero_init=True``
-  is our default ``zero``; ``fan_in`` (std 1/sqrt(fan_in), shrinking with width) is standard
-  parameterization's readout, which mup never uses.
+- Readout: ``MuReadout`` multiplies the forward by 1/width_mult and rescales PyTorch's default init by
+  sqrt(width_mult), so the readout std stays constant in width: our μP width rule (init multiplier sqrt(m)
+  on sigma/sqrt(fan_in), equal to standard's at m = 1). ``readout_zero_init=True`` is the run setting
+  ``readout_init: zero``, for every recipe.
 """
 
 from __future__ import annotations
@@ -58,37 +65,16 @@ FAN25 = """@article{fan2025robust,
 _ONE = Multipliers(init_std=1.0, lr=1.0, wd=1.0)
 _VECTOR = Multipliers(init_std=1.0, lr=1.0, wd=0.0)  # vector-like: lr Theta(1), no weight decay
 
-#: ``readout_init`` option of the recipes with a 1/m readout, as a function of m giving the init
-#: multiplier on sigma/sqrt(fan_in): ``zero`` (the default, as mup's ``readout_zero_init=True``);
-#: ``mureadout``, std sigma/sqrt(fan_in / m) = sigma/sqrt(base fan_in), constant in width, as mup's
-#: ``MuReadout`` after ``set_base_shapes`` (it multiplies PyTorch's default Linear init, std
-#: 1/sqrt(3 fan_in), by sqrt(m); we keep our normal sigma/sqrt(fan_in) convention at the base width, so
-#: the constant differs by sqrt(3) while the width scaling is the same); ``fan_in``, std
-#: sigma/sqrt(fan_in) at every width (standard parameterization's readout, shrinking as 1/sqrt(d)).
-#: Under Adam a zero readout costs loss in short runs, so the option separates that cost from the
-#: width scaling.
-READOUT_INITS = {
-    "zero": lambda m: 0.0,
-    "mureadout": lambda m: math.sqrt(m),
-    "fan_in": lambda m: 1.0,
-}
 
-
-class _ZeroReadout(Recipe):
-    """Shared by the recipes whose readout has the 1/m multiplier: the ``readout_init`` option."""
-
-    options: ClassVar[dict[str, object]] = {"readout_init": "zero"}
-
-    def __init__(self, **options: object) -> None:
-        super().__init__(**options)
-        if self.opts["readout_init"] not in READOUT_INITS:
-            raise ValueError(
-                f"recipe {self.name!r}: option readout_init={self.opts['readout_init']!r}; "
-                f"known: {', '.join(READOUT_INITS)}"
-            )
+class _MuReadout(Recipe):
+    """The μP family's readout width rule, as microsoft/mup's ``MuReadout`` ([Yang22] Table 3): forward
+    multiplier 1/m and init std sigma/sqrt(fan_in / m) = sigma/sqrt(base fan_in), constant in width (the
+    init multiplier sqrt(m)). Both are 1 at m = 1: the base model is standard's. ``MuReadout`` rescales
+    PyTorch's default init, std 1/sqrt(3 fan_in); we keep our sigma/sqrt(fan_in) at the base width, so the
+    constant differs by sqrt(3) and the width scaling is the same."""
 
     def readout_init_std(self, width_mult: float) -> float:
-        return READOUT_INITS[str(self.opts["readout_init"])](width_mult)
+        return math.sqrt(width_mult)
 
     def output_mult(self, width_mult: float) -> float:
         return 1.0 / width_mult
@@ -97,12 +83,15 @@ class _ZeroReadout(Recipe):
 class Standard(Recipe):
     """Standard parameterization: nothing depends on width ("no scaling" in [Kos25]).
 
-    | role   | init std          | lr  | wd | forward |
-    |--------|-------------------|-----|----|---------|
-    | input  | sigma_in          | eta | λ  |         |
-    | hidden | sigma/sqrt(fan_in)| eta | λ  |         |
-    | output | 1/sqrt(fan_in)    | eta | λ  | x1      |
-    | vector | 1 / 0             | eta | 0  |         |
+    | role   | init std(*)        | lr  | wd(*) | forward |
+    |--------|--------------------|-----|-------|---------|
+    | input  | sigma_in           | eta | λ     |         |
+    | hidden | sigma/sqrt(fan_in) | eta | λ     |         |
+    | output | sigma/sqrt(fan_in) | eta | λ     | x1      |
+    | vector | 1 / 0              | eta | 0     |         |
+
+    (*) output init std: 0 with ``readout_init: zero``; wd of a matrix role: 0 unless ``decay_roles`` lists
+    it. The readout std shrinks as 1/sqrt(d) (SP); at m = 1 it is the μP family's.
     """
 
     name = "standard"
@@ -113,20 +102,20 @@ class Standard(Recipe):
         return _VECTOR if role == VECTOR else _ONE
 
 
-class MuP(_ZeroReadout):
+class MuP(_MuReadout):
     """μP for Adam (Yang et al. 2022, arXiv 2203.03466, Table 3) with coupled weight decay: the hidden
     weight-decay coefficient is not scaled, so the per-step decay (eta/m)·λ shrinks with width.
 
-    | role   | init std          | lr    | wd | forward |
-    |--------|-------------------|-------|----|---------|
-    | input  | sigma_in          | eta   | λ  |         |
-    | hidden | sigma/sqrt(fan_in)| eta/m | λ  |         |
-    | output | 0 (zero init)     | eta   | λ  | x1/m    |
-    | vector | 1 / 0             | eta   | 0  |         |
+    | role   | init std(*)             | lr    | wd(*) | forward |
+    |--------|-------------------------|-------|-------|---------|
+    | input  | sigma_in                | eta   | λ     |         |
+    | hidden | sigma/sqrt(fan_in)      | eta/m | λ     |         |
+    | output | sigma/sqrt(base fan_in) | eta   | λ     | x1/m    |
+    | vector | 1 / 0                   | eta   | 0     |         |
 
-    The readout's 1/m forward multiplier (microsoft/mup MuReadout) makes its Adam update O(1/d) with
-    an unscaled lr. Zero readout init is our default (allowed by μP); option ``readout_init`` gives
-    ``mureadout`` (mup's MuReadout: std constant in width) or ``fan_in`` (std 1/sqrt(fan_in)).
+    (*) output init std: 0 with ``readout_init: zero``; wd of a matrix role: 0 unless ``decay_roles`` lists
+    it. The readout's 1/m forward multiplier and its std constant in width are microsoft/mup's
+    ``MuReadout``: its Adam update is O(1/d) with an unscaled lr.
 
     In microsoft/mup terms this is ``MuAdamW(decoupled_wd=True)``, which only mup's unreleased
     source has; the PyPI release 1.0.0's ``MuAdamW`` scales the hidden wd by m, i.e. it is
@@ -156,20 +145,22 @@ class MuPIndependentWD(MuP):
     """μP with independent weight decay ([Kos25], arXiv 2510.19093): hidden wd x m, so the per-step
     decay (eta/m)(λ m) = eta*λ stays constant across widths.
 
-    | role   | init std          | lr    | wd  | forward |
-    |--------|-------------------|-------|-----|---------|
-    | input  | sigma_in          | eta   | λ   |         |
-    | hidden | sigma/sqrt(fan_in)| eta/m | λ·m |         |
-    | output | 0 (zero init)     | eta   | λ   | x1/m    |
-    | vector | 1 / 0             | eta   | 0   |         |
+    | role   | init std(*)             | lr    | wd(*) | forward |
+    |--------|-------------------------|-------|-------|---------|
+    | input  | sigma_in                | eta   | λ     |         |
+    | hidden | sigma/sqrt(fan_in)      | eta/m | λ·m   |         |
+    | output | sigma/sqrt(base fan_in) | eta   | λ     | x1/m    |
+    | vector | 1 / 0                   | eta   | 0     |         |
 
-    In microsoft/mup terms this is ``MuAdamW`` exactly as mup 1.0.0 ships it on PyPI (its matrix-like
-    groups get lr/width_mult and weight_decay*width_mult), with vectors in a weight_decay=0 group.
+    (*) output init std: 0 with ``readout_init: zero``; wd of a matrix role: 0 unless ``decay_roles`` lists
+    it. In microsoft/mup terms this is ``MuAdamW`` exactly as mup 1.0.0 ships it on PyPI (its matrix-like
+    groups get lr/width_mult and weight_decay*width_mult), with vectors in a weight_decay=0 group and the
+    readout a ``MuReadout``.
     """
 
     name = "mup-independent-wd"
     equivalent = ("microsoft/mup MuAdamW as mup 1.0.0 ships it on PyPI (vectors in a weight_decay=0 group; "
-                  "readout as MuReadout with readout_zero_init=True, or readout_init=mureadout for its default)")
+                  "readout as MuReadout: its default init, or readout_zero_init=True with readout_init: zero)")
     summary = "muP with independent weight decay: hidden lr/m, hidden wd x m (lr*wd constant)"
     citation = KOS25
 
@@ -180,12 +171,15 @@ class MuPIndependentWD(MuP):
 class WarmupReplacement(MuP):
     """μP's hidden lr scaling replaced by a warmup factor f_t ([Kos25] Sec. 6, our reading).
 
-    | role   | init std          | lr        | wd (AdamW coefficient) | forward |
-    |--------|-------------------|-----------|------------------------|---------|
-    | input  | sigma_in          | eta       | λ                      |         |
-    | hidden | sigma/sqrt(fan_in)| eta · f_t | λ / f_t                |         |
-    | output | 0 (zero init)     | eta       | λ                      | x1/m    |
-    | vector | 1 / 0             | eta       | 0                      |         |
+    | role   | init std(*)             | lr        | wd(*) (AdamW coefficient) | forward |
+    |--------|-------------------------|-----------|---------------------------|---------|
+    | input  | sigma_in                | eta       | λ                         |         |
+    | hidden | sigma/sqrt(fan_in)      | eta · f_t | λ / f_t                   |         |
+    | output | sigma/sqrt(base fan_in) | eta       | λ                         | x1/m    |
+    | vector | 1 / 0                   | eta       | 0                         |         |
+
+    (*) output init std: 0 with ``readout_init: zero``; wd of a matrix role: 0 unless ``decay_roles`` lists
+    it. At m = 1, f_t = 1 at every step: the base model is every recipe's.
 
     [Kos25] Eq. 11 compares μP with independent weight decay (hidden per-step decay (eta/m)(λm) =
     eta·λ) with unscaled training whose *update* is multiplied by f_t while the *decay* stays eta·λ.
@@ -208,7 +202,7 @@ class WarmupReplacement(MuP):
     summary = "muP-style readout, hidden lr eta*f_t: a warmup from 1/m to 1 instead of 1/m scaling"
     citation = KOS25
     options: ClassVar[dict[str, object]] = {
-        "shape": "decay-product", "frac": 0.25, "decay": "independent", "readout_init": "zero",
+        "shape": "decay-product", "frac": 0.25, "decay": "independent",
     }
     lr_factor_name = "f_t"
 
@@ -249,30 +243,35 @@ class WarmupReplacement(MuP):
         return [1.0 / f for f in self._f(width_mult, base_lrs, wd)]
 
 
-class SqrtD(_ZeroReadout):
+class SqrtD(_MuReadout):
     """The sqrt(d) weight-decay rule of [Fan25] (arXiv 2510.15262): μP lr for matrices, wd ∝ sqrt(d)
-    for hidden matrices, no weight decay on vector-like parameters.
+    for hidden matrices.
 
-    | role   | init std          | lr    | wd        | forward |
-    |--------|-------------------|-------|-----------|---------|
-    | input  | sigma_in          | eta   | 0         |         |
-    | hidden | sigma/sqrt(fan_in)| eta/m | λ·sqrt(m) |         |
-    | output | 0 (zero init)     | eta   | 0         | x1/m    |
-    | vector | 1 / 0             | eta   | 0         |         |
+    | role   | init std(*)             | lr    | wd(*)     | forward |
+    |--------|-------------------------|-------|-----------|---------|
+    | input  | sigma_in                | eta   | λ         |         |
+    | hidden | sigma/sqrt(fan_in)      | eta/m | λ·sqrt(m) |         |
+    | output | sigma/sqrt(base fan_in) | eta   | λ         | x1/m    |
+    | vector | 1 / 0                   | eta   | 0         |         |
 
-    [Fan25] treat embedding and readout as vector-like (lr Theta(1), wd 0); the readout's 1/m
-    multiplier and zero init are our choice, shared with the μP family (option ``readout_init``).
+    (*) output init std: 0 with ``readout_init: zero``; wd of a matrix role: 0 unless ``decay_roles`` lists
+    it. [Fan25] treat embedding and readout as vector-like, lr Theta(1) and wd 0: that is a choice of base
+    model, not a width rule, so it is the run setting ``decay_roles: hidden`` (for every recipe alike); with
+    it this table's input and output wd are 0. The readout's 1/m multiplier and constant std are the μP
+    family's (microsoft/mup ``MuReadout``). With the same base settings ``sqrt-d`` is ``wd-power[p=0.5]``.
     """
 
     name = "sqrt-d"
-    summary = "muP lr with hidden wd x sqrt(m) and no wd on input/output/vectors"
+    summary = "muP lr with hidden wd x sqrt(m) ([Fan25]'s base model: decay_roles hidden)"
     citation = FAN25
 
     def multipliers(self, role: str, width_mult: float) -> Multipliers:
         if role == HIDDEN:
             return Multipliers(init_std=1.0, lr=1.0 / width_mult, wd=math.sqrt(width_mult))
         if role == OUTPUT:
-            return Multipliers(init_std=self.readout_init_std(width_mult), lr=1.0, wd=0.0)
+            return Multipliers(init_std=self.readout_init_std(width_mult), lr=1.0, wd=1.0)
+        if role == INPUT:
+            return _ONE
         return _VECTOR
 
 

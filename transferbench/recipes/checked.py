@@ -4,7 +4,8 @@ A recipe is third-party code. Every number it returns (multipliers, readout mult
 and wd factors) is checked here once, for one width and one schedule: finite, non-negative (the
 readout multiplier strictly positive), one factor per step. A recipe method that raises, or returns
 something else, becomes one :class:`RecipeError` naming the recipe and its distribution, so a bad
-plugin never reaches torch as a NaN or a negative learning rate. Pure Python (no torch).
+plugin never reaches torch as a NaN or a negative learning rate. A recipe that trains another model than
+the built-ins at m = 1 without declaring it is refused here too (basemodel.py). Pure Python (no torch).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from transferbench.recipes import basemodel
 from transferbench.recipes.base import Multipliers, Recipe
 from transferbench.recipes.registry import RecipeError, entry
 from transferbench.roles import ROLES
@@ -75,7 +77,30 @@ def _factors(recipe: Recipe, what: str, values: Any, steps: int) -> list[float] 
 def resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float) -> Resolved:
     """Every role's multipliers and per-step factors at ``width_mult`` for the base schedule
     ``base_lrs`` (base lr x schedule at each step) and base weight decay ``wd``; RecipeError if any
-    value is not finite and non-negative, a factor list has the wrong length, or a method raises."""
+    value is not finite and non-negative, a factor list has the wrong length, or a method raises, and if
+    the recipe at m = 1 on this schedule is not the shared base model and does not declare its own
+    (basemodel.py)."""
+    out = _resolve(recipe, width_mult, base_lrs, wd)
+    one = out if float(width_mult) == 1.0 else _resolve(recipe, 1.0, base_lrs, wd)
+    problem = basemodel.undeclared(recipe, one, _who(recipe))
+    if problem:
+        raise RecipeError(problem)
+    return out
+
+
+def base_model_problem(recipe: Recipe, who: str | None = None) -> str | None:
+    """The base-model check on a short dummy schedule (basemodel.DUMMY_LRS), for loading and building a
+    recipe: the error if the recipe differs at m = 1 without declaring it, else None. Lazy about the
+    numbers: a recipe whose answers fail the checks at m = 1 passes here, and :func:`resolve` names the
+    problem with the run's own width and schedule."""
+    try:
+        one = _resolve(recipe, 1.0, basemodel.DUMMY_LRS, basemodel.DUMMY_WD)
+    except RecipeError:
+        return None
+    return basemodel.undeclared(recipe, one, who or _who(recipe))
+
+
+def _resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float) -> Resolved:
     m, steps = float(width_mult), len(base_lrs)
     out_mult = _number(recipe, f"output_mult({m:g})", _call(recipe, f"output_mult({m:g})", recipe.output_mult, m),
                        positive=True)

@@ -2,7 +2,8 @@
 
 Built-ins are registered through the same group as third-party plugins (pyproject.toml). Discovery
 is lazy (nothing is loaded until asked) and never imports torch on our side. A broken or duplicate
-plugin becomes one :class:`RecipeError` naming the recipe and its distribution; it is reported by
+plugin, or one that trains another model than the built-ins at m = 1 without declaring ``base_model``
+(basemodel.py), becomes one :class:`RecipeError` naming the recipe and its distribution; it is reported by
 :func:`problems` and raised only when that recipe is asked for, so the other recipes stay usable.
 """
 
@@ -67,8 +68,24 @@ class Entry:
             return f"{where} lacks {', '.join(missing)}"
         if obj.name != self.name:
             return f"{where}: class says name {obj.name!r} but the entry point says {self.name!r}"
+        problem = _base_model_problem(obj, where)
+        if problem:
+            return problem
         self._loaded = obj
         return None
+
+
+def _base_model_problem(cls: type[Recipe], where: str) -> str | None:
+    """A recipe (with its default options) that trains another model than the built-ins at m = 1 without
+    declaring it (recipes/basemodel.py), else None. Options that fail are named when the recipe is used."""
+    from transferbench.recipes.checked import base_model_problem
+
+    with contextlib.redirect_stdout(sys.stderr):  # plugin code: its prints must not reach our stdout
+        try:
+            recipe = cls()
+        except (Exception, SystemExit):  # a bad default is the recipe's problem when it is used, named then
+            return None
+        return base_model_problem(recipe, where)
 
 
 def _builtin_entries() -> dict[str, Entry]:
@@ -160,8 +177,14 @@ def get_recipe_class(name: str) -> type[Recipe]:
 def get_recipe(name: str, **options: Any) -> Recipe:
     """An instance of recipe ``name`` with ``options`` (a label's own options included, e.g.
     ``wd-power[p=0.5]``); RecipeError / ValueError with a clear message."""
+    from transferbench.recipes.checked import base_model_problem
+
     cls = get_recipe_class(name)
-    return cls(**instance.merged(name, options)[1])
+    recipe = cls(**instance.merged(name, options)[1])
+    problem = base_model_problem(recipe)  # options may change the model at m = 1 (basemodel.py)
+    if problem:
+        raise RecipeError(problem)
+    return recipe
 
 
 def problems() -> list[str]:
@@ -176,7 +199,8 @@ def problems() -> list[str]:
 
 
 def describe(name: str) -> dict[str, Any]:
-    """Name, summary, citation, arXiv id, distribution and version of a (loadable) recipe."""
+    """Name, summary, citation, arXiv id, distribution, version and declared base model ("" for the shared
+    one) of a (loadable) recipe."""
     e = entry(name)
     cls = e.load()
     return {
@@ -186,4 +210,5 @@ def describe(name: str) -> dict[str, Any]:
         "arxiv": cls.arxiv_id(),
         "distribution": e.distribution,
         "version": e.version,
+        "base_model": str(cls.base_model or "").strip(),  # "" = the shared base model (basemodel.py)
     }
