@@ -126,3 +126,20 @@ def test_a_lone_recipe_is_rank_1_without_the_eq_mark(tmp_path, n_seeds):
     # the best against itself: [0, 0] paired over seeds; with one seed no interval at all
     assert ("| +0.0000 [+0.0000, +0.0000] |" in md) is (n_seeds > 1)
     assert ("| 2.0900 | +0.0000 | yes" in md) is (n_seeds == 1)
+
+
+def test_boards_page_shows_each_profiles_overall_ranking_with_its_sets(tmp_path):
+    """boards.py reads leaderboard.csv's new columns: both ranks, the shared '=1', the in-regime workloads."""
+    from transferbench.boards import write_boards
+
+    runs = monotone_runs()
+    t = tables(runs, tmp_path)
+    write_leaderboard(t["transfer"], runs, tmp_path / "lb", seed_scores=t["seed_scores"], regime=t["regime"],
+                      profile="synthetic")
+    page = write_boards([tmp_path / "lb.csv"], tmp_path / "boards.md").read_text()
+    assert "## Profile `synthetic`: sweep" in page and "In regime: llama, mlp; out of regime: none." in page
+    assert "| =1 | =1 | a |" in page and "| =1 | =1 | b |" in page and "| 3 | =1 | c |" in page
+    old = tmp_path / "old.csv"
+    pd.DataFrame({"scope": ["overall"], "recipe": ["x"], "profile": ["p"], "sweep_hash": ["h"]}).to_csv(old)
+    with pytest.raises(ValueError, match="rank_transferred"):
+        write_boards([old], tmp_path / "b2.md")

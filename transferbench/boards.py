@@ -16,9 +16,10 @@ import pandas as pd
 from transferbench.aggregate import read_table
 
 INTRO = ("Each profile is its own board, scored on its own runs and cited with its own sweep hash (the sha256 "
-         "of its runs' config hashes); rows of different boards are not comparable. Overall ranking: mean rank "
-         "by relative transfer regret over the profile's workloads, 95% bootstrap CI; \"=1\": not "
-         "distinguishable from the best.")
+         "of its runs' config hashes); rows of different boards are not comparable. Overall: the workloads in "
+         "regime only; per seed, the mean over them of the excess transferred loss over each workload's best "
+         "recipe and of the regret relative to its best re-tuned loss, 95% t intervals over seeds; \"=1\": in the "
+         "95% model confidence set of the best.")
 
 
 def _cell(x: object, fmt: str = "{:.2f}") -> str:
@@ -28,26 +29,41 @@ def _cell(x: object, fmt: str = "{:.2f}") -> str:
         return str(x)
 
 
+def _yes(x: object) -> bool:
+    return str(x).strip().lower() in ("true", "1", "1.0")
+
+
+def _rank(rows: pd.DataFrame, r: pd.Series, name: str) -> str:
+    shared = int(rows[f"in_set_{name}"].map(_yes).sum()) > 1 and _yes(r.get("set_decided"))
+    return ("=" if shared and _yes(r[f"in_set_{name}"]) else "") + str(int(r[f"rank_{name}"]))
+
+
 def board(csv: Path, out: Path) -> list[str]:
     """The Markdown section of one leaderboard.csv (links relative to ``out``)."""
     t = read_table(csv)
-    if "profile" not in t or "sweep_hash" not in t:
-        raise ValueError(f"{csv}: no profile/sweep_hash columns (written by transferbench < 0.3); rerun "
-                         "`python -m transferbench leaderboard --profile NAME`")
+    if "profile" not in t or "sweep_hash" not in t or "rank_transferred" not in t:
+        raise ValueError(f"{csv}: not a leaderboard.csv of transferbench >= 0.3 (no profile, sweep_hash or "
+                         "rank_transferred column); rerun `python -m transferbench leaderboard --profile NAME`")
     profile = str(t["profile"].dropna().iloc[0]) if t["profile"].notna().any() else csv.parent.name
     sweep = str(t["sweep_hash"].dropna().iloc[0]) if t["sweep_hash"].notna().any() else "unknown"
-    overall = t[t["scope"] == "overall"]
-    workloads = [c[len("regret_rel_"):] for c in t.columns if c.startswith("regret_rel_") and c != "regret_rel_lo"
-                 and c != "regret_rel_hi"]
     link = os.path.relpath(csv.with_suffix(".md"), out.parent)
+    rows = t[t["scope"] != "overall"]
+    regime = rows.groupby("scope")["in_regime"].first().map(_yes)
     lines = [f"## Profile `{profile}`: sweep {sweep}", "", f"Full board: [{link}]({link})", "",
-             "| rank | recipe | mean rank [95% CI] | " + " | ".join(f"regret_rel {w}" for w in workloads) + " |",
-             "|---|---|---|" + "---|" * len(workloads)]
+             f"In regime: {', '.join(s for s, ok in regime.items() if ok) or 'none'}; out of regime: "
+             f"{', '.join(s for s, ok in regime.items() if not ok) or 'none'}.", ""]
+    overall = t[t["scope"] == "overall"]
+    if not len(overall):
+        return [*lines, "No workload in regime: no overall ranking.", ""]
+    lines += ["| rank: what you get | rank: how well it transfers | recipe | transferred loss vs best [95% CI] | "
+              "regret, relative [95% CI] |", "|---|---|---|---|---|"]
     for _, r in overall.iterrows():
-        rank = ("=" if bool(r.get("tied_with_best")) and int(r["rank"]) == 1 else "") + str(int(r["rank"]))
-        ci = f"{_cell(r['mean_rank'])} [{_cell(r['mean_rank_lo'])}, {_cell(r['mean_rank_hi'])}]"
-        regrets = " | ".join(_cell(r.get(f"regret_rel_{w}"), "{:.2%}") for w in workloads)
-        lines.append(f"| {rank} | {r['recipe']} | {ci} | {regrets} |")
+        get = f"{_cell(r['transferred_mean'], '{:+.2%}')} [{_cell(r['transferred_lo'], '{:+.2%}')}, " \
+              f"{_cell(r['transferred_hi'], '{:+.2%}')}]"
+        reg = f"{_cell(r['regret_mean'], '{:+.2%}')} [{_cell(r['regret_lo'], '{:+.2%}')}, " \
+              f"{_cell(r['regret_hi'], '{:+.2%}')}]"
+        lines.append(f"| {_rank(overall, r, 'transferred')} | {_rank(overall, r, 'regret')} | {r['recipe']} | "
+                     f"{get} | {reg} |")
     return [*lines, ""]
 
 
