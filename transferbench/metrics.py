@@ -356,7 +356,7 @@ def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: i
     from transferbench.regime import regime_table
 
     optima, transfer, optima_wd, samples, seed_scores = _all_metrics(runs, n_boot, seed)
-    p_rows, p_best = wd_exponent.tables(transfer, samples)
+    p_rows, p_best = wd_exponent.tables(transfer, wd_exponent.oos_samples(seed_scores, n_boot, seed))
     regime = regime_table(transfer, optima, runs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

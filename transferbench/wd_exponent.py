@@ -3,14 +3,16 @@
 [Fan25] (arXiv 2510.15262) scale the hidden weight decay as m^0.5, [Kos25] (arXiv 2510.19093) as m^1, μP
 ([Yang22]) leaves it alone (m^0). A profile that sweeps ``wd-power[p=...]`` (config/wd-exponent.yaml) gets:
 
-- ``wd_exponent.csv``: per (workload, wd, variant) and p, the transfer metrics of that instance: regret_rel
-  and drift with their CIs, sv_exponent against [Fan25]'s prediction, tau. A *variant* is everything but
-  p (e.g. ``vector_wd``), so only instances that differ in p alone share a line.
-- ``wd_exponent_best.csv``: per (workload, wd, variant) the p that minimises regret_rel: the vertex of the
-  parabola through the grid argmin and its two neighbours in p (metrics.parabola_optimum), with a CI from
-  the same paired bootstrap as every other metric (one seed draw per resample for all p), the edge flag
-  when the argmin is the smallest or largest p swept, and the grid argmin with the share of resamples
-  that pick it. That is the suite's answer to the two papers' disagreement, for its own models and data.
+- ``wd_exponent.csv``: per (workload, wd, variant) and p, the transfer metrics of that instance: the
+  out-of-sample relative regret (regret_oos_rel, crossfit.py) and the in-sample regret_rel, drift, with their
+  CIs, sv_exponent against [Fan25]'s prediction, tau. A *variant* is everything but p (an option a plugin's
+  wd-power-like recipe may add), so only instances that differ in p alone share a line.
+- ``wd_exponent_best.csv``: per (workload, wd, variant) the p that minimises the out-of-sample relative
+  regret (per seed: cross-fitted regret / re-tuned loss, seed_scores.csv): the vertex of the parabola through
+  the grid argmin and its two neighbours in p (metrics.parabola_optimum) of the seed-mean, with a CI from a
+  paired bootstrap over seeds (one seed draw per resample for all p), the edge flag when the argmin is the
+  smallest or largest p swept, and the grid argmin with the share of resamples that pick it. That is the
+  suite's answer to the two papers' disagreement, for its own models and data.
 numpy/pandas only.
 """
 
@@ -21,12 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transferbench.bootstrap import ci
+from transferbench.bootstrap import ci, resamples, seed_means, stream
 from transferbench.metrics import parabola_optimum
 from transferbench.recipes.instance import InstanceError, parse
 
 RECIPE = "wd-power"
-ROW_COLUMNS = ["workload", "wd", "variant", "p", "recipe", "regret_rel", "regret_rel_lo", "regret_rel_hi",
+ROW_COLUMNS = ["workload", "wd", "variant", "p", "recipe", "regret_oos_rel", "regret_oos_rel_lo", "regret_oos_rel_hi",
+               "regret_rel", "regret_rel_lo", "regret_rel_hi",
                "drift", "drift_lo", "drift_hi", "sv_exponent", "sv_exponent_lo", "sv_exponent_hi",
                "sv_exponent_fan", "tau", "tau_widest", "n_seeds"]
 BEST_COLUMNS = ["workload", "wd", "variant", "ps", "best_p", "best_p_lo", "best_p_hi", "best_p_edge",
@@ -45,9 +48,25 @@ def _p_and_variant(recipe: str) -> tuple[float, str] | None:
     return float(options["p"]), rest or "-"
 
 
+def oos_samples(seed_scores: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[tuple, np.ndarray]:
+    """Per (workload, recipe, wd): the seed mean of the cross-fitted relative regret (regret / re-tuned loss at
+    the widest width, seed_scores.csv) on the estimate and on paired bootstrap resamples (one draw of the
+    workload's seed ids per resample, shared by every recipe), a (1 + B,) array."""
+    wide = seed_scores[seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
+    out: dict[tuple, np.ndarray] = {}
+    for (wl, wd), g in wide.groupby(["workload", "wd"], sort=True):
+        rel = (pd.to_numeric(g["regret"], errors="coerce") / pd.to_numeric(g["retuned_loss"], errors="coerce"))
+        table = rel.groupby([g["recipe"], g["seed"]]).mean().unstack("seed")  # (R, S)
+        weights = resamples(table.shape[1], n_boot, stream(seed, ("wd_exponent", wl, wd)))
+        means = seed_means(weights, table.to_numpy(float).T)  # (1 + B, R)
+        for j, recipe in enumerate(table.index):
+            out[(wl, recipe, wd)] = means[:, j]
+    return out
+
+
 def tables(transfer: pd.DataFrame, samples: dict[tuple, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows, best) from transfer.csv and the regret_rel bootstrap samples of metrics._all_metrics,
-    keyed (workload, recipe, wd), each a (1 + B,) array, row 0 the estimate."""
+    """(rows, best) from transfer.csv and the bootstrap samples of the score the best p minimises (metrics passes
+    :func:`oos_samples`), keyed (workload, recipe, wd), each a (1 + B,) array, row 0 the estimate."""
     found = [(i, *pv) for i, r in transfer.iterrows() if (pv := _p_and_variant(str(r["recipe"]))) is not None]
     if not found:
         return pd.DataFrame(columns=ROW_COLUMNS), pd.DataFrame(columns=BEST_COLUMNS)
