@@ -77,15 +77,17 @@ def plot_wd_exponent(rows: pd.DataFrame, best: pd.DataFrame, path: Path) -> Path
             label += " (edge)" if r["best_p_edge"] else ""
             axes[0].axvspan(r["best_p_lo"], r["best_p_hi"], color=c, alpha=0.12)
             axes[0].axvline(r["best_p"], color=c, lw=1, ls=":")
-        axes[0].errorbar(g["p"], g["regret_rel"], yerr=_err(g, "regret_rel"), color=c, marker="o", capsize=3,
-                         label=label)
+        score = "regret_oos_rel" if "regret_oos_rel" in g else "regret_rel"  # a wd_exponent.csv of 0.2
+        axes[0].errorbar(g["p"], g[score], yerr=_err(g, score), color=c, marker="o", capsize=3, label=label)
         axes[1].errorbar(g["p"], g["drift"], yerr=_err(g, "drift"), color=c, marker="o", capsize=3, label=name)
         axes[2].errorbar(g["p"], g["sv_exponent"], yerr=_err(g, "sv_exponent"), color=c, marker="o", capsize=3,
                          label=f"{name} measured")
         axes[2].plot(g["p"], g["sv_exponent_fan"], color=c, ls="--", lw=1, label=f"{name} [Fan25] 0.25 - p/2")
+    axes[0].axhline(0, color="0.5", lw=1)  # out-of-sample regret may be negative
     axes[1].axhline(0, color="0.5", lw=1)
-    for ax, ylabel in zip(axes, ("regret_rel (lower is better)", "drift of the optimal log2 lr per doubling",
-                                 "slope of log2 top SV vs log2 width"), strict=True):
+    labels = ("out-of-sample relative regret (lower is better)", "drift of the optimal log2 lr per doubling",
+              "slope of log2 top SV vs log2 width")
+    for ax, ylabel in zip(axes, labels, strict=True):
         ax.set_xlabel("hidden weight-decay exponent p (wd = λ·m^p)")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=6)
