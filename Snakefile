@@ -52,7 +52,7 @@ MANIFESTS = [j.manifest for j in SWEEP]  # every sweep job's declared output: th
 STUDY = invariance_jobs(config)  # [Fan25]'s invariance study: its own table and plot (invariance.py)
 JOBS = SWEEP + STUDY
 WORKLOADS = list(config["workloads"])
-PLOT_KINDS = ["lr_sweep", "optimal_lr", "singular_values", "coord_check"]
+PLOT_KINDS = ["lr_sweep", "optimal_lr", "transferred", "singular_values", "coord_check"]
 # wd_exponent.png when some workload sweeps three or more wd-power[p=...] instances (wd_exponent.py)
 _P_SWEEPS = [
     [r for r in (spec.get("recipes") or config["recipes"]) if parse_recipe(r)[0] == "wd-power" and "p" in parse_recipe(r)[1]]

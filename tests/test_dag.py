@@ -257,7 +257,7 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     assert llama["kind"] == "tokens" and llama["manifest"] == "results smoke ü/data/repo-text/manifest.json"
     for name in ("optima.csv", "transfer.csv", "coord_check.csv"):
         assert (out / "tables" / name).stat().st_size > 0
-    for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):
+    for kind in ("lr_sweep", "optimal_lr", "transferred", "singular_values", "coord_check"):
         for w in ("llama", "resnet", "mlp"):
             assert (out / "plots" / f"{kind}_{w}.png").stat().st_size > 1000
     # recipe instances are rows of their own; p = 0, 0.5 and 1 are mup, sqrt-d and mup-independent-wd's trainings
@@ -297,7 +297,7 @@ def test_smoke_profile_end_to_end(tmp_path: Path) -> None:
     res = snakemake(["--configfile", str(tmp_path / "smoke.yaml"), "--report", str(report)], cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     page = report.read_text()
-    for kind in ("lr_sweep", "optimal_lr", "singular_values", "coord_check"):
+    for kind in ("lr_sweep", "optimal_lr", "transferred", "singular_values", "coord_check"):
         assert f"{kind}_llama.png" in page and f"{kind}_mlp.png" in page
     for name in ("leaderboard.md", "leaderboard.html", "runs.csv", "optima.csv", "transfer.csv"):
         assert name in page, name

@@ -143,3 +143,15 @@ def test_boards_page_shows_each_profiles_overall_ranking_with_its_sets(tmp_path)
     pd.DataFrame({"scope": ["overall"], "recipe": ["x"], "profile": ["p"], "sweep_hash": ["h"]}).to_csv(old)
     with pytest.raises(ValueError, match="rank_transferred"):
         write_boards([old], tmp_path / "b2.md")
+
+
+def test_transferred_plot_is_written_per_workload(tmp_path):
+    """plots_transfer.py draws every workload from seed_scores.csv (aliases once) and writes a real PNG."""
+    from transferbench.plots_transfer import make_transfer_plots
+
+    runs = monotone_runs()
+    t = tables(runs, tmp_path)
+    paths = make_transfer_plots(t["seed_scores"], runs, tmp_path / "plots")
+    assert [p.name for p in paths] == ["transferred_llama.png", "transferred_mlp.png"]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000

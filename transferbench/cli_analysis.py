@@ -48,7 +48,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_plots(args: argparse.Namespace) -> int:
-    """Tables -> the four figures of every workload."""
+    """Tables -> the figures of every workload (and the study figures where the tables have them)."""
     from transferbench.aggregate import best_loss_by_workload, read_table
     from transferbench.plots import make_plots
 
@@ -64,6 +64,11 @@ def cmd_plots(args: argparse.Namespace) -> int:
     rows, best = (read_table(t / f"{n}.csv") if (t / f"{n}.csv").exists() else None
                   for n in ("wd_exponent", "wd_exponent_best"))
     paths += make_exponent_plots(read_table(t / "transfer.csv"), rows, best, Path(args.out_dir))
+    from transferbench.plots_transfer import make_transfer_plots
+
+    scores = read_table(t / "seed_scores.csv") if (t / "seed_scores.csv").exists() else None
+    if scores is not None:
+        paths += make_transfer_plots(scores, read_table(t / "runs.csv"), Path(args.out_dir))
     log.info("wrote %d plots to %s", len(paths), args.out_dir)
     return 0
 
