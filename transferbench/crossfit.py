@@ -6,10 +6,10 @@ optimum is also the noise it is scored on; on a 1-octave grid a recipe scored 0.
 from the parabola). So both numbers here are cross-fitted, leave-one-seed-out:
 
 - for each seed s, the optima are chosen on the *other* seeds' mean curve: the base (tuning) width's
-  optimum eta_b^(-s) and each width's own optimum eta_w^(-s) (metrics.parabola_optimum: the vertex of the
+  optimum eta_b^(-s) and each width's own optimum eta_w^(-s) (fit.parabola_optimum: the vertex of the
   parabola through the argmin and its neighbours, on whatever lrs were trained, half-octave apart near the
   optimum with ``lr_refine``);
-- seed s is scored on its own curve, read at those lrs (metrics.fitted_loss: its local parabola, linear
+- seed s is scored on its own curve, read at those lrs (fit.fitted_loss: its local parabola, linear
   between trained lrs outside it): transferred loss L_s(w, eta_b^(-s)) at every width w, re-tuned loss
   L_s(widest, eta_widest^(-s)), and regret = transferred - re-tuned at the widest width.
 
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from transferbench.bootstrap import t975
+from transferbench.fit import fitted_loss, parabola_optimum
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,6 @@ def cross_fit(grid: np.ndarray, a: np.ndarray, tuning: int) -> CrossFit:
     ``a`` is the capped loss cube (S, W, L) over seeds x widths (ascending, the widest last) x ``grid`` (log2
     lr), NaN where no run exists; ``tuning`` the index of the base width. A seed with no run at all is NaN.
     """
-    # metrics imports this module: its curve fits are imported on use (they move to a numpy-only module)
-    from transferbench.metrics import fitted_loss, parabola_optimum
-
     n_seeds, n_widths, _ = a.shape
     has = np.isfinite(a).any(axis=(1, 2))
     ids = np.flatnonzero(has)

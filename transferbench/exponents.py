@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench.bootstrap import ci, on_seeds, seed_means
+from transferbench.fit import slope
 
 #: [Fan25]'s exponent of width in the top singular value at fixed per-matrix lr and weight decay.
 FAN_D_EXPONENT = 0.75
@@ -37,8 +38,6 @@ COLUMNS = ["sv_exponent", "sv_exponent_lo", "sv_exponent_hi", "sv_exponent_fan",
 def fan_exponent(widths: Sequence[float], lr_mults: Sequence[float], wd_mults: Sequence[float]) -> float:
     """0.75 + (a - b)/2 with a, b the slopes of log2 hidden lr and wd multipliers against log2 width;
     NaN without weight decay (no steady state) or with fewer than two widths."""
-    from transferbench.metrics import slope  # metrics imports this module: import on use
-
     lr, wd = np.asarray(lr_mults, float), np.asarray(wd_mults, float)
     if not (np.all(lr > 0) and np.all(wd > 0)):
         return np.nan
@@ -67,8 +66,6 @@ def _at_lr(g: pd.DataFrame, widths: np.ndarray, log2_lr: float, column: str) -> 
 def columns(ctx: dict[str, Any]) -> dict[str, float]:
     """The COLUMNS of one (workload, recipe, wd) group from metrics._lr_group's context (it needs the
     resample ``weights`` and the workload's seed ids ``union``)."""
-    from transferbench.metrics import slope
-
     g, widths, weights, union = ctx["group"], ctx["widths"], ctx["weights"], ctx["union"]
     g = g.reindex(columns=[*g.columns, *(c for c in NEEDED if c not in g.columns)])  # a runs table of 0.2
     at = float(ctx["opt"][0, ctx["tuning"]])

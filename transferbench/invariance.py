@@ -23,7 +23,8 @@ import pandas as pd
 
 from transferbench.aggregate import load_record, record_row
 from transferbench.bootstrap import ci, on_seeds, resamples, seed_means, stream
-from transferbench.metrics import prepared, slope
+from transferbench.fit import slope
+from transferbench.metrics import prepared
 
 PREDICTED_SLOPE = 1.0
 ROW_COLUMNS = ["workload", "recipe", "width", "seed", "log2_k", "log2_lr", "wd", "tau", "log2_top_sv", "capped",

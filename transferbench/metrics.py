@@ -5,8 +5,8 @@ Everything is per (workload, recipe, wd). The loss of a run is its ``eval_loss``
 loss L0, and a diverged run counts as L0: min(L, L0) as in the lr sensitivity of Wortsman et al. 2023
 (arXiv 2309.14322), so a divergence is a bad result, never a missing one. Confidence intervals come
 from one bootstrap over seed ids per group (all widths resampled jointly), as t intervals on the
-bootstrap standard error, honest with few seeds (``bootstrap.py``). Pure pandas/numpy: this module
-never imports torch.
+bootstrap standard error, honest with few seeds (``bootstrap.py``). The curve fits it reads the loss curves
+with are in ``fit.py`` (numpy only; re-exported here). Pure pandas/numpy: this module never imports torch.
 """
 
 from __future__ import annotations
@@ -18,9 +18,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transferbench import crossfit, exponents
+from transferbench import crossfit, exponents, wd_exponent
 from transferbench.aggregate import as_flag
 from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
+from transferbench.fit import (  # noqa: F401  (fitted_min, parabola_optimum, SENSITIVITY_OCTAVES: re-exported)
+    SENSITIVITY_OCTAVES,
+    curve_optima,
+    fitted_loss,
+    fitted_min,
+    parabola_optimum,
+    regret_at,
+    sensitivity,
+    slope,
+    wider_worse_frac,
+)
+from transferbench.regime import regime_table
 from transferbench.ties import TIE_COLUMNS, add_tie_columns, regret_rel_samples
 
 GROUP = ["workload", "recipe", "wd"]
@@ -55,123 +67,6 @@ def capped_loss(runs: pd.DataFrame) -> pd.Series:
     return loss.where(~bad, l0).clip(upper=l0)
 
 
-def _local_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, tuple | None]:
-    """Finite points of a curve, its argmin and, for an interior argmin, the parabola through the argmin
-    and its two neighbours as (x0, x1, x2, y0, d01, a) in Newton form: p(x) = y0 + d01 (x - x0) +
-    a (x - x0)(x - x1). None at a grid edge (or when the three points are collinear)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(y) == 0:
-        return x, y, -1, None
-    i = int(np.argmin(y))
-    if i == 0 or i == len(y) - 1:
-        return x, y, i, None
-    (x0, x1, x2), (y0, y1, y2) = x[i - 1:i + 2], y[i - 1:i + 2]
-    # Divided differences: a = f[x0,x1,x2], d01 = f[x0,x1].
-    d01, d12 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
-    a = (d12 - d01) / (x2 - x0)
-    return x, y, i, ((x0, x1, x2, y0, d01, a) if a > 0 else None)
-
-
-def _poly(fit: tuple, at: float) -> float:
-    x0, x1, _, y0, d01, a = fit
-    return float(y0 + d01 * (at - x0) + a * (at - x0) * (at - x1))
-
-
-def parabola_optimum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, bool]:
-    """(x*, min y, edge) of a curve sampled on grid ``x`` (NaN = missing point), docs/design.md.
-
-    x* is the vertex of the parabola through the argmin and its two neighbours, clamped to the
-    neighbours' range; if the argmin has no neighbour on one side (grid edge), x* is that grid value and
-    edge is True. min y is the observed grid minimum (a loss some run reached, citable from runs.csv);
-    the parabola's own minimum is :func:`fitted_min`. Through three points, p(x) = a x^2 + b x + c has
-    its vertex at -b / 2a.
-    """
-    xs, ys, i, fit = _local_fit(x, y)
-    if i < 0:
-        return np.nan, np.nan, False
-    if fit is None:
-        return float(xs[i]), float(ys[i]), i == 0 or i == len(ys) - 1
-    return _vertex(fit), float(ys[i]), False
-
-
-def _vertex(fit: tuple) -> float:
-    x0, x1, x2, _, d01, a = fit
-    return float(np.clip(-(d01 - a * (x0 + x1)) / (2 * a), x0, x2))
-
-
-def fitted_min(x: np.ndarray, y: np.ndarray) -> float:
-    """The local parabola's value at its vertex (the grid minimum at a grid edge): never above min y."""
-    xs, ys, i, fit = _local_fit(x, y)
-    if i < 0:
-        return np.nan
-    return float(ys[i]) if fit is None else min(_poly(fit, _vertex(fit)), float(ys[i]))
-
-
-def regret_at(x: np.ndarray, y: np.ndarray, at: float) -> float:
-    """Transfer regret of training at ``at``: fitted_loss(at) - fitted_min, both on the same local fit
-    (so a transfer that lands on the optimum scores 0 whether or not the optimum is a grid point)."""
-    return max(fitted_loss(x, y, at) - fitted_min(x, y), 0.0) if np.isfinite(at) else np.nan
-
-
-def fitted_loss(x: np.ndarray, y: np.ndarray, at: float) -> float:
-    """The loss curve at ``at`` as the metrics see it: the local parabola of :func:`parabola_optimum`
-    inside the three points it goes through, piecewise-linear interpolation outside them (clamped to
-    the grid). Both agree at the parabola's outer points, so the curve is continuous, and it is never
-    below the fitted minimum. The regret evaluates both of its terms on this one curve, so a transfer
-    that lands on the optimum scores 0 whether or not the optimum is a grid point."""
-    xs, ys, i, fit = _local_fit(x, y)
-    if i < 0 or not np.isfinite(at):
-        return np.nan
-    if fit is not None and fit[0] <= at <= fit[2]:
-        return _poly(fit, at)
-    return float(np.interp(at, xs, ys))
-
-
-def slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of y on x over finite points (NaN with fewer than two distinct x)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(np.unique(x)) < 2:
-        return np.nan
-    xc = x - x.mean()
-    return float((xc * (y - y.mean())).sum() / (xc**2).sum())
-
-
-#: The lr sensitivity's window: every swept lr within this many octaves of the curve's argmin.
-SENSITIVITY_OCTAVES = 1.0
-
-
-def sensitivity(x: np.ndarray, y: np.ndarray, octaves: float = SENSITIVITY_OCTAVES) -> float:
-    """lr sensitivity after Wortsman et al. 2023 (arXiv 2309.14322): mean of min(L, L0) - L* (y already
-    capped) over the swept lrs within ``octaves`` of the argmin, not over the whole grid.
-
-    A local version of theirs: what a factor-of-2 error in the lr costs, averaged with the optimum
-    itself. It is a property of the loss curve rather than of how wide somebody's grid happened to be
-    (Wortsman et al. average over their own fixed grid), and it is what the adaptive lr search trains
-    anyway (search.py), so the definition is the same for a grid and for a search. A two-octave window
-    would make the search train two more lrs at the widest, most expensive width: on the tiny profile's
-    6-point llama lattice, nearly the full grid."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if not len(y):
-        return np.nan
-    near = np.abs(x - x[np.argmin(y)]) <= octaves + 1e-9
-    return float(np.mean(y[near] - y.min()))
-
-
-def wider_worse_frac(widths: np.ndarray, losses: np.ndarray) -> float:
-    """Fraction of width pairs (narrow, wide) in which the wider model has the higher loss."""
-    w, y = np.asarray(widths, float), np.asarray(losses, float)
-    ok = np.isfinite(y)
-    w, y = w[ok], y[ok]
-    pairs = [(i, j) for i in range(len(w)) for j in range(len(w)) if w[i] < w[j]]
-    return float(np.mean([y[j] > y[i] for i, j in pairs])) if pairs else np.nan
-
-
 def sv_at_lr(g: pd.DataFrame, log2_lr: float) -> pd.Series:
     """Per width: log2 top singular value (seed mean) at the grid lr nearest ``log2_lr`` ([Fan25])."""
     out = {}
@@ -189,13 +84,6 @@ def tuning_width(widths: np.ndarray, base_width: float) -> int:
     """The width whose optimum is transferred: ``base_width`` if swept, else the narrowest."""
     widths = np.asarray(widths)
     return int(base_width) if np.isfinite(base_width) and base_width in widths else int(widths.min())
-
-
-def _optima(x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """parabola_optimum over the last axis of (B, W, X) curves -> opt, min, edge, each (B, W)."""
-    res = [[parabola_optimum(x, c) for c in row] for row in curves]
-    arr = np.array(res, dtype=float).reshape(*curves.shape[:2], 3)
-    return arr[..., 0], arr[..., 1], arr[..., 2] > 0
 
 
 # -- per group ----------------------------------------------------------------------------------------
@@ -228,7 +116,7 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     # gets the same seed draws, so the differences between recipes are paired by seed (ties.py).
     weights = resamples(len(union), n_boot, stream(seed, (key[0], key[2])))
     means = seed_means(weights, a)  # (1+B, W, L)
-    opt, opt_loss, edge = _optima(grid, means)
+    opt, opt_loss, edge = curve_optima(grid, means)
     tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
     t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
     drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
@@ -282,7 +170,7 @@ def _wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list
     finite = np.isfinite(means)
     best = np.where(finite.any(-1), np.where(finite, means, np.inf).min(-1), np.nan)
     log2_wd = np.log2(wds.astype(float))
-    opt, opt_loss, edge = _optima(log2_wd, best)
+    opt, opt_loss, edge = curve_optima(log2_wd, best)
     drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
     lo, hi = ci(drift, len(seeds))
     summary = {"workload": key[0], "recipe": key[1], "wd_drift": drift[0], "wd_drift_lo": lo,
@@ -352,9 +240,6 @@ def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: i
     ``out_dir`` (optima_wd.csv has rows only when two or more positive wd values were swept, the wd_exponent
     tables only for ``wd-power[p=...]`` rows, wd_exponent.py; all are always written so the DAG's outputs
     are fixed)."""
-    from transferbench import wd_exponent
-    from transferbench.regime import regime_table
-
     optima, transfer, optima_wd, samples, seed_scores = _all_metrics(runs, n_boot, seed)
     p_rows, p_best = wd_exponent.tables(transfer, wd_exponent.oos_samples(seed_scores, n_boot, seed))
     regime = regime_table(transfer, optima, runs)

@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
-from transferbench.metrics import fitted_loss, prepared, sv_at_lr
+from transferbench.fit import fitted_loss
+from transferbench.metrics import prepared, sv_at_lr
 
 
 def loss_unit(workload: str) -> str:

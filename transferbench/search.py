@@ -1,6 +1,7 @@
 """The adaptive lr search of one sweep line (``lr_search: adaptive``): which lrs to train next.
 
-Pure Python and numpy, no torch: the trainer calls it between batches of runs, and the replay test
+Pure Python and numpy, no torch and no analysis (its curve fits come from fit.py, which the metrics share):
+the trainer calls it between batches of runs, and the replay test
 (tests/test_search.py) runs it offline on the committed full-grid runs table. A line is one
 (workload, recipe, width, wd) with all its seeds; its lrs come from the profile's ``log2_lrs``, which
 are the *lattice* (and its bounds) rather than the list of runs.
@@ -13,7 +14,7 @@ loss, so divergence is a high loss, never a missing one):
 3. then the points the metrics read, so that they agree with a full grid's:
    - at every width but the tuning width, the lattice points bracketing the *transferred* lr (the
      tuning width's fitted optimum): regret and wider-is-better interpolate the loss there;
-   - at the widest width, every lattice point within metrics.SENSITIVITY_OCTAVES of the argmin (the
+   - at the widest width, every lattice point within fit.SENSITIVITY_OCTAVES of the argmin (the
      lr sensitivity's window);
    and back to 2 if one of them became the argmin;
 4. with ``lr_refine`` (octaves, e.g. 0.5), refine on the *fine lattice* (:func:`fine_lattice`: the lattice
@@ -40,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from transferbench.metrics import SENSITIVITY_OCTAVES, parabola_optimum
+from transferbench.fit import SENSITIVITY_OCTAVES, parabola_optimum
 
 _EPS = 1e-9
 
@@ -173,7 +174,7 @@ def _read_points(plan: Plan, points: tuple[float, ...], best: float) -> list[flo
 
 
 def fitted_optimum(observed: Mapping[float, float]) -> tuple[float, bool]:
-    """(log2 lr, edge) as metrics.parabola_optimum sees this curve (the transferred lr at the tuning width)."""
+    """(log2 lr, edge) as fit.parabola_optimum sees this curve (the transferred lr at the tuning width)."""
     xs = np.array(sorted(observed), float)
     opt, _, edge = parabola_optimum(xs, np.array([observed[x] for x in xs], float))
     return float(opt), bool(edge)

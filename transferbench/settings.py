@@ -6,38 +6,28 @@ dataclass its :class:`~transferbench.workload_specs.WorkloadSpec` names. Every f
 :class:`Setting`: default, range (:class:`Bound`) or choices, and one line of help, which becomes the
 ``train --help`` text of its flag and the profile-key reference (docs/settings.md, written by
 ``transferbench settings``; a test keeps it in sync). ``config.resolve_run_config`` is the one place
-that validates and builds a RunConfig. Pure Python.
+that validates and builds a RunConfig. :class:`Setting`, :class:`Bound` and :func:`setting` live in
+setting_types.py (workload_specs.py declares its settings with them; this module imports it) and are
+re-exported here. Pure Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any
 
-
-class Bound(NamedTuple):
-    """The range of a numeric setting: ``lo``/``hi`` (None = unbounded), inclusive unless marked open."""
-
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-
-    def holds(self, x: float) -> bool:
-        above = self.lo is None or (x > self.lo if self.lo_open else x >= self.lo)
-        below = self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)
-        return above and below
-
-    def __str__(self) -> str:
-        if self.lo is not None and self.hi is not None:
-            return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
-        if self.lo is not None:
-            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
-        return f"{'<' if self.hi_open else '<='} {self.hi:g}"
-
-
-COUNT, COUNT0, POSITIVE, NONNEG = Bound(1), Bound(0), Bound(0, lo_open=True), Bound(0)
+from transferbench import workload_specs
+from transferbench.setting_types import (  # noqa: F401  (re-exported: workloads and plugins import them here)
+    COUNT,
+    COUNT0,
+    NONNEG,
+    POSITIVE,
+    Bound,
+    Setting,
+    setting,
+    settings_of,
+)
 
 #: Values of ``decay_roles``: every subset of the matrix roles (roles.py) in their canonical order, or none.
 DECAY_ROLES: tuple[str, ...] = ("input,hidden,output", "input,hidden", "input,output", "hidden,output", "input",
@@ -47,36 +37,6 @@ DECAY_ROLES: tuple[str, ...] = ("input,hidden,output", "input,hidden", "input,ou
 def decayed_roles(value: str) -> frozenset[str]:
     """The matrix roles a ``decay_roles`` value decays: ``"input,output"`` -> {input, output}, none -> {}."""
     return frozenset() if value == "none" else frozenset(value.split(","))
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One run setting. ``default`` None means required; its type is the type of the default (or
-    ``kind`` when there is no default). ``bound`` ranges numbers; ``choices`` lists allowed strings."""
-
-    default: Any
-    help: str
-    bound: Bound | None = None
-    choices: tuple[str, ...] | None = None
-    kind: type | None = None
-
-    @property
-    def type(self) -> type | None:
-        return self.kind or (type(self.default) if self.default is not None else None)
-
-
-def setting(default: Any = None, help: str = "", bound: Bound | None = None,
-            choices: tuple[str, ...] | None = None, kind: type | None = None) -> Any:
-    """A dataclass field whose metadata is its :class:`Setting` (default None = required)."""
-    meta = {"setting": Setting(default, help, bound, choices, kind)}
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def settings_of(cls: type) -> dict[str, Setting]:
-    """The Settings of a settings dataclass, by field name, in field order."""
-    return {f.name: f.metadata["setting"] for f in fields(cls) if "setting" in f.metadata}
 
 
 @dataclass(frozen=True)
@@ -191,10 +151,8 @@ COMMON: dict[str, Setting] = settings_of(RunConfig)
 def all_settings() -> dict[str, tuple[Setting, list[str]]]:
     """Every setting of every registered workload: {key: (setting, the workloads that own it, or [] when
     common)}. For the CLI's flags and the profile-key reference."""
-    from transferbench import workload_specs
-
     out: dict[str, tuple[Setting, list[str]]] = {k: (s, []) for k, s in COMMON.items()}
     for name in workload_specs.names():
-        for key, setting in settings_of(workload_specs.get(name).settings).items():
-            out.setdefault(key, (setting, []))[1].append(name)
+        for key, one in settings_of(workload_specs.get(name).settings).items():
+            out.setdefault(key, (one, []))[1].append(name)
     return out

@@ -9,7 +9,7 @@
   wd-power-like recipe may add), so only instances that differ in p alone share a line.
 - ``wd_exponent_best.csv``: per (workload, wd, variant) the p that minimises the out-of-sample relative
   regret (per seed: cross-fitted regret / re-tuned loss, seed_scores.csv): the vertex of the parabola through
-  the grid argmin and its two neighbours in p (metrics.parabola_optimum) of the seed-mean, with a CI from a
+  the grid argmin and its two neighbours in p (fit.parabola_optimum) of the seed-mean, with a CI from a
   paired bootstrap over seeds (one seed draw per resample for all p), the edge flag when the argmin is the
   smallest or largest p swept, and the grid argmin with the share of resamples that pick it. That is the
   suite's answer to the two papers' disagreement, for its own models and data.
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench.bootstrap import ci, resamples, seed_means, stream
-from transferbench.metrics import parabola_optimum
+from transferbench.fit import parabola_optimum
 from transferbench.recipes.instance import InstanceError, parse
 
 RECIPE = "wd-power"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from transferbench.settings import COUNT, NONNEG, POSITIVE, Bound, setting
+from transferbench.setting_types import COUNT, NONNEG, POSITIVE, Bound, setting
 
 
 @dataclass(frozen=True)

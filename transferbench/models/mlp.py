@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferbench.models import specs_from_roles
+from transferbench.models.specs import specs_from_roles
 from transferbench.roles import ParamSpec
 
 
