@@ -139,3 +139,16 @@ def test_an_out_of_regime_workload_is_left_out_of_the_overall_ranking():
     assert both.loc[("overall", "b"), "transferred_mean"] < both.loc[("overall", "a"), "transferred_mean"]
     # none in regime: no overall rows at all
     assert "overall" not in set(headline(scores, runs, regime.assign(in_regime=False))["scope"])
+
+
+def test_one_base_model_is_checked_at_the_base_width():
+    """regime.csv says whether every recipe trained the same model at the base width (64 here): the clean table
+    does (equal curves there), a recipe whose base-width losses differ by 0.05 does not, and the spread is
+    the number shown; a declared base model is left out of the comparison."""
+    ok = verdict(clean())
+    assert ok["one_base_model"] and ok["base_spread"] == pytest.approx(0.0) and ok["in_regime"]
+    other = {**GOOD, 64: GOOD[64] + 0.05}
+    split = verdict(clean({"mup": parabola(other, offset=D)}))
+    assert not split["one_base_model"] and split["base_spread"] == pytest.approx(0.05)
+    declared = clean({"mup": parabola(other, offset=D)}, extra={"mup": {"base_model": "zero readout"}})
+    assert verdict(declared)["one_base_model"]

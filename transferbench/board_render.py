@@ -106,8 +106,17 @@ def _regime_rows(regime: pd.DataFrame) -> list[list[Any]]:
                             else ""),
                      _check(r["warmup_completes"], f"f_T {_f(r['min_factor_end'], '{:.2f}')}"
                             if finite(r["min_factor_end"]) else ""),
-                     str(r["reasons"]) if isinstance(r["reasons"], str) else ""])
+                     str(r["reasons"]) if isinstance(r["reasons"], str) else "",
+                     _base_cell(r)])
     return rows
+
+
+def _base_cell(r: pd.Series) -> str:
+    """Whether every recipe trained the same runs at the base width (regime.csv one_base_model)."""
+    flag = _yes(r.get("one_base_model"))
+    if flag is None:
+        return "n/a"
+    return "yes" if flag else f"**no**: base-width losses differ by up to {_f(r.get('base_spread'), '{:.4f}')}"
 
 
 def _cite(row: pd.Series) -> tuple[str | None]:
@@ -125,7 +134,7 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
     """(title, text, header, rows) of each table; link cells are (arxiv id,) tuples rendered per format."""
     out = [("Regime verdicts", "", ["workload", "verdict", "wider is better (best recipe, by width)",
                                     "optimal lr resolved", "weight decay acts (min tau, widest)",
-                                    "warmup completes", "reason"], _regime_rows(regime))]
+                                    "warmup completes", "reason", "one base model"], _regime_rows(regime))]
     overall = table[table["scope"] == "overall"]
     ranked_on = ", ".join(regime_label(r, regime) for _, r in regime.iterrows() if _yes(r["in_regime"]))
     if len(overall):

@@ -98,7 +98,15 @@ def findings(board: pd.DataFrame, regime: pd.DataFrame, claims: pd.DataFrame, pr
     ins = [regime_label(r, regime) for _, r in regime.iterrows() if _yes(r["in_regime"])]
     outs = [f"{regime_label(r, regime)} ({r['reasons']})" for _, r in regime.iterrows() if not _yes(r["in_regime"])]
     lines += ["## Regime", "", f"- In regime: {', '.join(ins) or 'none'}.",
-              f"- Out of regime: {'; '.join(outs) or 'none'}.", ""]
+              f"- Out of regime: {'; '.join(outs) or 'none'}."]
+    if "one_base_model" in regime:
+        split = [f"{r['workload']} (up to {fmt(r['base_spread'], 'loss')})" for _, r in regime.iterrows()
+                 if _yes(r["one_base_model"]) is False]
+        if split:
+            lines.append("- **Not one base model**: at the base width the recipes' held-out losses differ, so every "
+                         "width comparison is confounded with a base-model difference (runs made before "
+                         f"transferbench 0.3, or a recipe that declares its own base model): {', '.join(split)}.")
+    lines.append("")
     overall = board[board["scope"] == "overall"]
     if len(overall):
         o = overall.sort_values(["rank_transferred", "transferred_mean"])

@@ -39,7 +39,8 @@ MAX_CI_OCTAVES = 1.0
 MIN_TAU = 1.0
 MIN_FACTOR_END = 0.9
 CHECKS = ["wider_better", "optimum_resolved", "wd_acts", "warmup_completes"]
-COLUMNS = ["workload", "wd", "in_regime", *CHECKS, "best_recipe", "transferred_by_width", "max_opt_ci",
+COLUMNS = ["workload", "wd", "in_regime", *CHECKS, "one_base_model", "base_spread",
+           "best_recipe", "transferred_by_width", "max_opt_ci",
            "max_opt_ci_at", "min_tau_widest", "min_tau_at", "min_factor_end", "min_factor_at", "reasons"]
 
 
@@ -111,6 +112,24 @@ def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, fl
     return bool(worst >= MIN_FACTOR_END), worst, at
 
 
+def _base_spread(runs: pd.DataFrame) -> tuple[bool | None, float]:
+    """Do the recipes train one model at the base width? The largest spread of eval_loss across recipes at one
+    (seed, log2 lr) of the base width (0 when every recipe shares one run there, as transferbench >= 0.3 makes
+    them; runs made before, or a plugin that declares its own base model, show it). Not a regime check: a
+    reader's warning that a width comparison is confounded with a base-model difference."""
+    if "base_width" not in runs or not len(runs):
+        return None, np.nan
+    base = runs[runs["width"] == runs["base_width"]]
+    if "base_model" in base:  # a declared base model is shown on the board; it is not "one model" evidence
+        base = base[base["base_model"].fillna("").astype(str).isin(["", "nan"])]
+    loss = pd.to_numeric(base["eval_loss"], errors="coerce")
+    spread = loss.groupby([base["seed"], base["log2_lr"]]).agg(lambda v: v.max() - v.min() if v.size > 1 else np.nan)
+    spread = spread.dropna()
+    if not len(spread):
+        return None, np.nan
+    return bool(spread.max() <= 1e-9), float(spread.max())
+
+
 def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, workload: str,
             wd: float) -> dict[str, Any]:
     """The regime row of one (workload, wd) from its transfer, optima and runs rows."""
@@ -128,6 +147,7 @@ def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, wo
     row["warmup_completes"], row["min_factor_end"], row["min_factor_at"] = _factor(t, r)
     row["in_regime"] = not any(row[c] is False for c in CHECKS)
     row["reasons"] = "; ".join(reasons(row))
+    row["one_base_model"], row["base_spread"] = _base_spread(r)
     return row
 
 
