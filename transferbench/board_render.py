@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transferbench.leaderboard import bibtex, board_title, finite, sweep_hash, versions
+from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions
 
 INTRO = ("Tune the learning rate at the base width, train the widest model with it: what do you get, and how "
          "well did the lr transfer? **Transferred loss** is the held-out loss at the widest width at the lr "

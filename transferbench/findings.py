@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from transferbench.board_render import _f, _yes, regime_label, verdict_of
+from transferbench.citation import finite
 from transferbench.claims import FLAT
-from transferbench.leaderboard import finite
 
 #: Formats of the columns a finding quotes: the same as the board's, so both show the same digits.
 FORMATS = {"loss": "{:.4f}", "regret": "{:+.4f}", "rel": "{:+.2%}", "drift": "{:+.2f}", "tau": "{:.2f}",

@@ -10,13 +10,12 @@ wrote (seed_scores.csv, transfer.csv, regime.csv) and runs.csv, so a reader can 
 
 from __future__ import annotations
 
-import hashlib
-import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from transferbench.board_render import to_html, to_markdown
+from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions  # noqa: F401 (re-exported)
 from transferbench.headline import headline
 
 #: transfer.csv columns copied onto a workload row of the board (the secondary metrics).
@@ -31,21 +30,10 @@ CSV_COLUMNS = ["scope", "workload", "wd", "recipe", "aliases", "in_regime",
                "base_model", "profile", "sweep_hash"]
 
 
-def sweep_hash(runs: pd.DataFrame) -> str:
-    """First 12 hex of sha256 over the sorted unique config_hash values, joined by newlines."""
-    hashes = sorted({str(h) for h in runs["config_hash"].dropna()})
-    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:12]
 
 
-def versions(runs: pd.DataFrame) -> str:
-    return ", ".join(sorted({str(v) for v in runs["package_version"].dropna()})) or "unknown"
 
 
-def finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
 
 
 def base_models(runs: pd.DataFrame) -> dict[str, str]:
@@ -91,34 +79,14 @@ def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str =
     return board.reindex(columns=CSV_COLUMNS).reset_index(drop=True)
 
 
-def bibtex(runs: pd.DataFrame, profile: str = "") -> str:
-    """A BibTeX entry for citing this leaderboard (its sweep hash pins the exact set of runs; each
-    profile's board is cited on its own, with its own key and hash)."""
-    h, v = sweep_hash(runs), versions(runs)
-    key = f"transferbench-{profile}-{h}" if profile else f"transferbench-{h}"
-    board = f"profile {profile}, " if profile else ""
-    return (
-        f"@misc{{{key},\n"
-        "  title        = {transferbench: a leaderboard of learning-rate transfer across model widths},\n"
-        "  author       = {{transferbench developers}},\n"
-        f"  howpublished = {{transferbench {v}, {board}sweep {h}}},\n"
-        f"  version      = {{{v}}},\n"
-        f"  note         = {{Sweep hash {h} over {len(runs)} runs; headline scores: transferred loss and "
-        "out-of-sample transfer regret at the widest width}\n"
-        "}"
-    )
 
 
-def board_title(profile: str = "") -> str:
-    return f"transferbench leaderboard: profile {profile}" if profile else "transferbench leaderboard"
 
 
 def write_leaderboard(transfer: pd.DataFrame, runs: pd.DataFrame, out_stem: Path,
                       recipes_meta: dict | None = None, profile: str = "", seed_scores: pd.DataFrame | None = None,
                       regime: pd.DataFrame | None = None) -> None:
     """Write ``{out_stem}.md``, ``.csv`` and ``.html``."""
-    from transferbench.board_render import to_html, to_markdown
-
     seed_scores, regime = tables_for(transfer, runs, seed_scores, regime)
     table = leaderboard_table(transfer, runs, profile, seed_scores, regime)
     out_stem = Path(out_stem)
