@@ -42,7 +42,7 @@ def board(csv: Path, out: Path) -> list[str]:
     """The Markdown section of one leaderboard.csv (links relative to ``out``)."""
     t = read_table(csv)
     if "profile" not in t or "sweep_hash" not in t or "rank_transferred" not in t:
-        raise ValueError(f"{csv}: not a leaderboard.csv of transferbench >= 0.3 (no profile, sweep_hash or "
+        raise ValueError(f"{csv}: not a leaderboard.csv with the two-rank headline (no profile, sweep_hash or "
                          "rank_transferred column); rerun `python -m transferbench leaderboard --profile NAME`")
     profile = str(t["profile"].dropna().iloc[0]) if t["profile"].notna().any() else csv.parent.name
     sweep = str(t["sweep_hash"].dropna().iloc[0]) if t["sweep_hash"].notna().any() else "unknown"

@@ -104,8 +104,8 @@ def findings(board: pd.DataFrame, regime: pd.DataFrame, claims: pd.DataFrame, pr
                  if _yes(r["one_base_model"]) is False]
         if split:
             lines.append("- **Not one base model**: at the base width the recipes' held-out losses differ, so every "
-                         "width comparison is confounded with a base-model difference (runs made before "
-                         f"transferbench 0.3, or a recipe that declares its own base model): {', '.join(split)}.")
+                         "width comparison is confounded with a base-model difference (runs made before one base "
+                         f"model, or a recipe that declares its own): {', '.join(split)}.")
     lines.append("")
     overall = board[board["scope"] == "overall"]
     if len(overall):

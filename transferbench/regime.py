@@ -114,7 +114,7 @@ def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, fl
 
 def _base_spread(runs: pd.DataFrame) -> tuple[bool | None, float]:
     """Do the recipes train one model at the base width? The largest spread of eval_loss across recipes at one
-    (seed, log2 lr) of the base width (0 when every recipe shares one run there, as transferbench >= 0.3 makes
+    (seed, log2 lr) of the base width (0 when every recipe shares one run there, as one base model makes
     them; runs made before, or a plugin that declares its own base model, show it). Not a regime check: a
     reader's warning that a width comparison is confounded with a base-model difference."""
     if "base_width" not in runs or not len(runs):
