@@ -8,6 +8,7 @@ per-step lr factor ended, in the record and runs.csv."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -158,21 +159,8 @@ def test_what_differs_at_the_base_width_is_named() -> None:
         assert base_model_of(name) == "" and base_model_problem(get_recipe(name)) is None
 
 
-PLUGIN = '''
-from transferbench.recipes import Multipliers, Recipe
-
-
-class ZeroReadout(Recipe):
-    name = "zero-readout"
-    summary = "muP with a zero readout"
-    citation = "arXiv:2401.00001"
-    options = {"alpha": 1.0}
-
-    def multipliers(self, role, width_mult):
-        if role == "hidden":
-            return Multipliers(init_std=1.0, lr=self.opts["alpha"] / width_mult, wd=1.0)
-        return Multipliers(init_std=0.0 if role == "output" else 1.0, lr=1.0, wd=0.0 if role == "vector" else 1.0)
-
+# The plugin package's source: the same ZeroReadout class as above (not a copy of it), then its subclasses.
+PLUGIN = "from transferbench.recipes import Multipliers, Recipe\n\n\n" + inspect.getsource(ZeroReadout) + '''
 
 class Declared(ZeroReadout):
     name = "declared"
