@@ -286,6 +286,15 @@ def test_lr_refine_reaches_the_train_command_and_not_the_config_hash(tmp_path: P
             check_profile({**smoke, "lr_refine": bad})
     assert schema_problem({**smoke, "lr_refine": -0.5}) == "lr_refine: -0.5 is less than the minimum of 0"
     check_profile({**smoke, "lr_refine": 0})
+    # a workload's own lr_refine overrides the profile's for its jobs only, and is checked with its key
+    wl = next(iter(smoke["workloads"]))
+    own = {**smoke, "workloads": {**smoke["workloads"], wl: {**smoke["workloads"][wl], "lr_refine": 0}}}
+    check_profile(own)
+    assert {("--lr-refine 0 " in j.command() + " ") == (j.workload == wl) for j in jobs(own)} == {True}
+    with pytest.raises(ConfigError, match=rf"workloads\.{wl}\.lr_refine: 0.3 is not 0"):
+        check_profile({**own, "workloads": {**own["workloads"], wl: {**own["workloads"][wl], "lr_refine": 0.3}}})
+    problem = schema_problem({**own, "workloads": {**own["workloads"], wl: {**own["workloads"][wl], "lr_refine": -1}}})
+    assert problem == f"workloads.{wl}.lr_refine: -1 is less than the minimum of 0"
     base = ["train", "--workload", "mlp", "--recipe", "mup", "--width", "16", "--base-width", "16", "--log2-lr", "-8",
             "--out", "x"]
     assert build_parser().parse_args(base).lr_refine == 0.5

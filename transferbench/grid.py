@@ -121,8 +121,11 @@ def check_lr_refine(value: Any, where: str = "lr_refine") -> float:
     return float(value)
 
 
-def lr_refine(profile: dict[str, Any]) -> float:
-    """The profile's ``lr_refine`` (checked), its default when the profile does not say."""
+def lr_refine(profile: dict[str, Any], workload: str | None = None) -> float:
+    """``lr_refine`` (checked): the workload's own if it gives one, else the profile's, else the default."""
+    spec = profile["workloads"][workload] if workload is not None else {}
+    if spec.get("lr_refine") is not None:
+        return check_lr_refine(spec["lr_refine"], f"workloads.{workload}.lr_refine")
     value = profile.get("lr_refine")
     return check_lr_refine(LR_REFINE if value is None else value)
 
@@ -155,9 +158,9 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
     results_dir = str(profile.get("results_dir", "results"))
     per_line = bool(profile.get("sweep_per_job", True))
     adaptive = profile.get("lr_search", "grid") == "adaptive"
-    refine = lr_refine(profile) if adaptive else 0.0
     out: list[Job] = []
     for workload, spec in profile["workloads"].items():
+        refine = lr_refine(profile, workload) if adaptive else 0.0
         settings = run_settings(profile, workload, spec)
         data_flags, data_manifest = workload_data(profile, workload, spec)
         seeds = tuple(int(s) for s in spec.get("seeds") or profile["seeds"])

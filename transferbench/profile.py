@@ -118,6 +118,9 @@ def _check_search(profile: dict[str, Any]) -> None:
     # Checked whatever lr_search says: the schema's default fills it in for grid profiles too (ignored there).
     lr_refine(profile)
     for workload, spec in profile["workloads"].items():
+        lr_refine(profile, workload)
+        if spec.get("lr_refine") is not None and profile.get("lr_search", "grid") != "adaptive":
+            raise ConfigError(f"workloads.{workload}.lr_refine: only used with lr_search: adaptive")
         start = spec.get("log2_lr_start")
         if start is None:
             continue
