@@ -14,8 +14,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from transferbench.config import resolve_run_config
+from transferbench.config.profile import load_profile
 from transferbench.cost import PEAK_BF16, llama_flops, mlp_flops, profile_cost, resnet_flops
-from transferbench.profile import load_profile
 from transferbench.workloads import build_workload
 
 REPO = Path(__file__).resolve().parents[1]
