@@ -50,6 +50,9 @@ def _f(x: Any, fmt: str) -> str:
     return fmt.format(0.0) if not text.lstrip("+-").strip("0.%") else text
 
 
+show_number = _f  # the same rule for boards.md (boards.py)
+
+
 def _ci(x: Any, lo: Any, hi: Any, fmt: str) -> str:
     return _f(x, fmt) + (f" [{_f(lo, fmt)}, {_f(hi, fmt)}]" if finite(lo) and finite(hi) else "")
 

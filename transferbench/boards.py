@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from transferbench.aggregate import read_table
+from transferbench.board_render import show_number
 
 INTRO = ("Each profile is its own board, scored on its own runs and cited with its own sweep hash (the sha256 "
          "of its runs' config hashes); rows of different boards are not comparable. Overall: the workloads in "
@@ -23,8 +24,9 @@ INTRO = ("Each profile is its own board, scored on its own runs and cited with i
 
 
 def _cell(x: object, fmt: str = "{:.2f}") -> str:
+    """As the board shows it (board_render.show_number): "n/a" for a missing value, zero for one that rounds to zero."""
     try:
-        return fmt.format(float(x)) if pd.notna(x) else "n/a"
+        return show_number(float(x), fmt) if pd.notna(x) else "n/a"
     except (TypeError, ValueError):
         return str(x)
 
