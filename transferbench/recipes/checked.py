@@ -11,9 +11,8 @@ the built-ins at m = 1 without declaring it is refused here too (basemodel.py). 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from transferbench.recipes import basemodel
@@ -40,17 +39,25 @@ class Resolved:
     wd_factor_name: str | None = None
 
 
+def _no_distribution(recipe: Recipe) -> str | None:
+    return None
+
+
+#: recipe -> "recipe 'x' (distribution d v)", or None when the recipe is not registered. The registry hands
+#: its lookup in (set_describer) rather than this module importing the registry, which imports this module.
+_describe: Callable[[Recipe], str | None] = _no_distribution
+
+
+def set_describer(describe: Callable[[Recipe], str | None]) -> None:
+    """How errors name a recipe and its distribution (registry.py installs its entry-point lookup)."""
+    global _describe
+    _describe = describe
+
+
 def _who(recipe: Recipe) -> str:
-    """The recipe and the distribution its code comes from (read from the installed packages' metadata,
-    not from the registry, which imports this module); its module and class when no distribution has it."""
+    """The recipe and its distribution; its module and class when it is not registered."""
     cls = type(recipe)
-    dists = metadata.packages_distributions().get(cls.__module__.split(".")[0]) or []
-    if dists:
-        try:
-            return f"recipe {recipe.name!r} (distribution {dists[0]} {metadata.version(dists[0])})"
-        except metadata.PackageNotFoundError:
-            pass
-    return f"recipe {recipe.name!r} ({cls.__module__}.{cls.__name__})"
+    return _describe(recipe) or f"recipe {recipe.name!r} ({cls.__module__}.{cls.__name__})"
 
 
 def _call(recipe: Recipe, what: str, fn: Any, *args: Any) -> Any:

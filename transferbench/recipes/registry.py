@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from transferbench.recipes import basemodel, instance
+from transferbench.recipes import basemodel, checked, instance
 from transferbench.recipes.base import Recipe, RecipeError
 from transferbench.recipes.checked import base_model_problem
 
@@ -231,3 +231,15 @@ def base_model_of(recipe: Recipe | type[Recipe] | str) -> str:
     """The recipe's declared base model (``Recipe.base_model``): "" when it trains the shared one, as every
     built-in does. ``recipe`` may be an instance, a class or a registered name or label."""
     return basemodel.base_model_of(get_recipe_class(recipe) if isinstance(recipe, str) else recipe)
+
+
+def _describe(recipe: Recipe) -> str | None:
+    """How errors name a registered recipe: its name and the distribution (and version) that provides it."""
+    try:
+        e = entry(recipe.name)
+    except RecipeError:
+        return None
+    return f"recipe {recipe.name!r} (distribution {e.distribution} {e.version})"
+
+
+checked.set_describer(_describe)
