@@ -265,7 +265,7 @@ def test_analysis_modules_never_import_torch():
     """docs/design.md §8: the analysis stages and what the Snakefile imports (config, grid, registry) read
     records and tables only."""
     mods = ("aggregate", "metrics", "bootstrap", "plots", "leaderboard", "cli_analysis", "config", "grid",
-            "recipes", "recipes.checked", "profile", "settings", "workload_specs", "validate", "runlock")
+            "recipes", "recipes.checked", "profile", "settings", "workloads", "validate", "runlock")
     code = ("import sys\n" + "".join(f"import transferbench.{m}\n" for m in mods)
             + "from transferbench.cli_analysis import settings_markdown\nsettings_markdown()\n"
             + "print(any(m == 'torch' or m.startswith('torch.') for m in sys.modules))")

@@ -14,9 +14,12 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from transferbench.config import resolve_run_config
-from transferbench.cost import PEAK_BF16, llama_flops, mlp_flops, profile_cost, resnet_flops
+from transferbench.cost import PEAK_BF16, profile_cost
 from transferbench.profile import load_profile
-from transferbench.workloads import build_workload
+from transferbench.workloads.build import build_workload
+from transferbench.workloads.llama import llama_flops
+from transferbench.workloads.mlp import mlp_flops
+from transferbench.workloads.resnet import resnet_flops
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,9 @@ import torch
 
 from transferbench import fastpath, mfu
 from transferbench.config import ConfigError, config_hash, resolve_run_config
-from transferbench.cost import PEAK_BF16, llama_flops, mlp_flops
+from transferbench.cost import PEAK_BF16
+from transferbench.workloads.llama import llama_flops
+from transferbench.workloads.mlp import mlp_flops
 from transferbench.train import setup, train
 
 CUDA = torch.device("cuda", 0)
