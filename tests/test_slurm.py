@@ -189,8 +189,8 @@ def test_the_smoke_profile_on_slurm_matches_a_local_run_and_interrupted_jobs_res
               and j.width == max(prof["workloads"]["mlp"]["widths"])]
 
     out_path = tmp_path / "slurm.out"
-    args = [*SNAKEMAKE, "--workflow-profile", str(cluster_profile(tmp_path / "profile", list(prof["workloads"]))), "--configfile",
-            "profile.yaml"]
+    cut = cluster_profile(tmp_path / "profile", list(prof["workloads"]))
+    args = [*SNAKEMAKE, "--workflow-profile", str(cut), "--configfile", "profile.yaml"]
     deadline = time.monotonic() + DEADLINE
     with out_path.open("w") as out:
         proc = subprocess.Popen(args, cwd=on_slurm, stdout=out, stderr=subprocess.STDOUT, env=cluster.env,

@@ -30,7 +30,7 @@ BUILTINS = sorted(p.parent.name for p in HOME.glob("*/__init__.py"))
 def named_in_python(source: str, names: list[str]) -> list[str]:
     """The string constants (docstrings excluded) and imports of ``source`` that name one of ``names``."""
     tree = ast.parse(source)
-    word = re.compile(r"\b(%s)\b" % "|".join(map(re.escape, names)))
+    word = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     docs = {id(node.body[0].value) for node in ast.walk(tree)
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
             and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
@@ -48,7 +48,7 @@ def named_in_python(source: str, names: list[str]) -> list[str]:
 
 def named_in_rules(source: str, names: list[str]) -> list[str]:
     """The string tokens of a Snakefile or .smk file (comments are tokens of their own) naming a workload."""
-    word = re.compile(r"\b(%s)\b" % "|".join(map(re.escape, names)))
+    word = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     return [f"line {t.start[0]}: {t.string[:80]}" for t in tokenize.generate_tokens(io.StringIO(source).readline)
             if t.type == tokenize.STRING and word.search(t.string)]
 

@@ -61,7 +61,8 @@ class RunConfig(Mapping):
     width: int = setting(None, "model width d (d_model, stage-1 channels or hidden width)", COUNT, kind=int)
     base_width: int = setting(None, "the width d0 the base lr and wd are tuned at; width_mult m = d/d0", COUNT,
                               kind=int)
-    depth: int = setting(2, "the model's depth in its workload's unit: blocks, blocks per stage or hidden layers", COUNT)
+    depth: int = setting(2, "the model's depth in its workload's unit: blocks, blocks per stage or hidden layers",
+                         COUNT)
     log2_lr: float = setting(None, "log2 of the base peak learning rate (several values: a sweep line)",
                              Bound(-64, 16), kind=float)
     wd: float = setting(0.1, "base AdamW weight-decay coefficient (per-step decay lr*wd)", NONNEG)

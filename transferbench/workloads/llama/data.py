@@ -4,10 +4,8 @@ spec's source builders: ``markov_source`` (generated) and ``token_source`` (a pr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,7 +13,6 @@ from transferbench.data.base import TASK, Batch, Source, rng
 
 if TYPE_CHECKING:
     from transferbench.settings import RunConfig
-
 
 
 class MarkovTokens(Source):

@@ -11,9 +11,8 @@ number ``output_mult`` (logits = output_mult * head(norm(h))).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F

@@ -3,10 +3,8 @@ standardised outputs and Gaussian label noise; and the spec's source builder ``t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,7 +12,6 @@ from transferbench.data.base import CALIB, TASK, Batch, Source, rng
 
 if TYPE_CHECKING:
     from transferbench.settings import RunConfig
-
 
 
 class TeacherRegression(Source):

@@ -4,10 +4,8 @@ builders: ``image_source`` (generated) and ``cifar_source`` (prepared CIFAR-10).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,7 +13,6 @@ from transferbench.data.base import TASK, Batch, Source, rng
 
 if TYPE_CHECKING:
     from transferbench.settings import RunConfig
-
 
 
 class TemplateImages(Source):
