@@ -16,10 +16,11 @@ min_version("8.0")
 
 sys.path.insert(0, workflow.basedir)  # a source checkout works even before `pip install -e .`
 
-from transferbench.config import ConfigError  # noqa: E402
-from transferbench.grid import invariance_jobs, jobs  # noqa: E402
+from transferbench.config import layout  # noqa: E402
+from transferbench.config.grid import invariance_jobs, jobs  # noqa: E402
+from transferbench.config.profile import SCHEMA, check_profile, command_line_lists, schema_problem  # noqa: E402
+from transferbench.config.run import ConfigError  # noqa: E402
 from transferbench.recipes.instance import parse as parse_recipe  # noqa: E402
-from transferbench.profile import check_profile, command_line_lists, schema_problem  # noqa: E402
 
 
 # The default profile is loaded only when no --configfile is given. Snakemake would otherwise merge a
@@ -40,13 +41,14 @@ config.update(command_line_lists(config))
 _problem = schema_problem(config)
 if _problem:
     raise WorkflowError(f"invalid config: {_problem}")
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, str(SCHEMA))  # the schema ships inside the package
 try:
     check_profile(config)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
 R = config.get("results_dir", "results")
+T, P, B = layout.tables(R), layout.plots(R), layout.leaderboard(R)  # the results layout (transferbench/config/layout.py)
 SWEEP = jobs(config)
 MANIFESTS = [j.manifest for j in SWEEP]  # every sweep job's declared output: the records of runs.csv
 STUDY = invariance_jobs(config)  # [Fan25]'s invariance study: its own table and plot (invariance.py)
@@ -75,9 +77,9 @@ include: "workflow/rules/analysis.smk"
 rule all:
     input:
         MANIFESTS,
-        expand(f"{R}/plots/{{kind}}_{{workload}}.png", kind=PLOT_KINDS, workload=WORKLOADS),
-        expand(f"{R}/plots/{{kind}}.png", kind=EXPONENT_PLOTS),
-        [f"{R}/tables/invariance.csv", f"{R}/plots/invariance_{config['invariance']['workload']}.png"] if STUDY else [],
-        multiext(f"{R}/leaderboard", ".md", ".csv", ".html"),
-        f"{R}/findings.md",
+        expand(f"{P}/{{kind}}_{{workload}}.png", kind=PLOT_KINDS, workload=WORKLOADS),
+        expand(f"{P}/{{kind}}.png", kind=EXPONENT_PLOTS),
+        [f"{T}/invariance.csv", f"{P}/invariance_{config['invariance']['workload']}.png"] if STUDY else [],
+        multiext(B, ".md", ".csv", ".html"),
+        layout.findings(R),
     default_target: True

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from transferbench.config import ConfigError, resolve_run_config
-from transferbench.profile import check_profile, load_profile
+from transferbench.config.profile import check_profile, load_profile
 from transferbench.runlock import run_lock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -298,7 +298,7 @@ def test_the_shipped_profiles_load(name: str) -> None:
 
 
 def test_numbers_typed_on_the_command_line_are_numbers() -> None:
-    from transferbench.profile import command_line_lists
+    from transferbench.config.profile import command_line_lists
 
     assert command_line_lists({"seeds": ["0", "1"], "recipes": ["mup"], "x": 1}) == {"seeds": [0, 1]}
 

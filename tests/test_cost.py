@@ -14,8 +14,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from transferbench.config import resolve_run_config
+from transferbench.config.profile import load_profile
 from transferbench.cost import PEAK_BF16, profile_cost
-from transferbench.profile import load_profile
 from transferbench.workloads.build import build_workload
 from transferbench.workloads.llama import llama_flops
 from transferbench.workloads.mlp import mlp_flops

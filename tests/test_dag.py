@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from transferbench.config import ConfigError
-from transferbench.grid import jobs, lr_refine
-from transferbench.profile import check_profile
+from transferbench.config.grid import jobs, lr_refine
+from transferbench.config.profile import check_profile
 from transferbench.search import fine_lattice
 
 REPO = Path(__file__).resolve().parents[1]

@@ -167,7 +167,7 @@ def test_snakemake_resources_gpu_k_runs_k_jobs_each_on_its_own_gpu(tmp_path: Pat
     asks for a GPU like a CUDA job): four train jobs, never more than two at once, each on a free slot."""
     import yaml
 
-    from transferbench.grid import jobs
+    from transferbench.config.grid import jobs
 
     repo = Path(__file__).resolve().parents[1]
     profile = {"profile": "gpus", "results_dir": str(tmp_path / "results"), "device": "auto", "threads": 1,

@@ -18,7 +18,7 @@ import pytest
 
 from transferbench import metrics, workloads
 from transferbench.config import ConfigError, resolve_run_config
-from transferbench.profile import check_profile
+from transferbench.config.profile import check_profile
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "extending.md"

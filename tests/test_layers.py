@@ -18,12 +18,7 @@ PKG = Path(__file__).resolve().parents[1] / "transferbench"
 ROOT = PKG.name
 
 #: Cycles that stay for now, each for its reason; any other cycle (or one of these growing) fails.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    # A recipe's declared base model is checked against the registry (registry -> checked.base_model_problem),
-    # and that check looks recipes up in the registry (checked/basemodel -> registry): mutual by design,
-    # breaking it means handing the lookup in, a recipes refactor of its own.
-    frozenset({"recipes.registry", "recipes.checked", "recipes.basemodel"}): "recipe checks <-> registry",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 #: What the trainer must never import: the analysis and the reports (pandas, bootstrap tables, boards).
 ANALYSIS = {"metrics", "aggregate", "headline", "leaderboard", "board_render", "boards", "plots", "plots_exponents",
             "plots_transfer", "citation", "findings", "claims", "regime", "ties", "exponents", "wd_exponent",
@@ -32,9 +27,7 @@ TRAINING = ["train", "line", "search"]
 #: Third-party analysis libraries, likewise never on the training path (catches a new analysis module too).
 ANALYSIS_LIBS = {"pandas", "matplotlib", "seaborn", "scipy"}
 #: Modules that read a file outside the package through a path built from ``__file__``.
-OUTSIDE_READS = {
-    "profile": "issue 21: the schema moves into the package",  # workflow/schemas/config.schema.yaml
-}
+OUTSIDE_READS: dict[str, str] = {}
 
 
 def _modules() -> dict[str, Path]:
@@ -159,7 +152,7 @@ def closure(graph: dict[str, set[str]], start: Iterable[str]) -> set[str]:
 def test_the_graph_sees_function_level_and_relative_imports() -> None:
     """The parser itself: a function-level import and a relative one are edges."""
     assert "train" in GRAPH["line"]  # line.py imports train inside a function
-    assert "recipes.checked" in GRAPH["recipes.registry"]  # likewise
+    assert "recipes.checked" in GRAPH["recipes.registry"]
     assert "search" in GRAPH["line"] and "fit" in GRAPH["search"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [frozenset("abc")]
 
@@ -247,7 +240,7 @@ def test_outside_reads_finds_the_usual_forms(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_reads_outside_the_package(name: str) -> None:
     """A module reads its files from inside the package (an installed wheel has nothing else); the one
-    exception left is named in OUTSIDE_READS."""
+    exceptions (none today) are named in OUTSIDE_READS."""
     path = MODULES[name]
     hits = outside_reads(path, allowed=len(path.relative_to(PKG).parts))  # .parent of transferbench/x.py: the root
     if name in OUTSIDE_READS:

@@ -270,9 +270,9 @@ def test_lr_refine_reaches_the_train_command_and_not_the_config_hash(tmp_path: P
 
     from transferbench.__main__ import build_parser
     from transferbench.config import ConfigError, config_hash
-    from transferbench.grid import LR_REFINE, jobs
+    from transferbench.config.grid import LR_REFINE, jobs
+    from transferbench.config.profile import SCHEMA, check_profile, schema_problem
     from transferbench.line import Line
-    from transferbench.profile import SCHEMA, check_profile, schema_problem
 
     assert yaml.safe_load(SCHEMA.read_text())["properties"]["lr_refine"]["default"] == LR_REFINE == 0.5
     smoke = yaml.safe_load((Path(__file__).parents[1] / "config" / "smoke.yaml").read_text())

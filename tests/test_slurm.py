@@ -29,7 +29,7 @@ import pytest
 import yaml
 from slurm_cluster import PARTITION, Cluster, unavailable
 
-from transferbench.grid import Job, jobs
+from transferbench.config.grid import Job, jobs
 from transferbench.workloads import get as get_workload
 
 pytestmark = pytest.mark.slow

@@ -113,8 +113,8 @@ def test_a_label_is_its_own_recipe_in_the_config() -> None:
 def test_profile_instances_are_rows_with_their_own_paths() -> None:
     import yaml
 
-    from transferbench.grid import jobs
-    from transferbench.profile import check_profile
+    from transferbench.config.grid import jobs
+    from transferbench.config.profile import check_profile
 
     profile = yaml.safe_load(open("config/smoke.yaml"))
     profile["recipes"] = ["mup", "wd-power[p=0]", "wd-power[p=0.5]", "warmup-replacement[frac=0.5]"]

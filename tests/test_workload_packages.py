@@ -100,7 +100,7 @@ def test_no_module_outside_a_workload_folder_names_a_workload() -> None:
 
 
 def test_the_registry_and_every_spec_import_no_torch() -> None:
-    code = ("import sys\nimport transferbench.config, transferbench.workloads as w, transferbench.data_grid\n"
+    code = ("import sys\nimport transferbench.config, transferbench.workloads as w, transferbench.config.data_grid\n"
             "[w.get(n) for n in w.names()]\nw.data_kinds()\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
@@ -184,7 +184,7 @@ def test_the_data_kinds_come_from_the_specs() -> None:
     assert set(kinds) == {"text", "cifar10"}
     readers = {s.name: {src: k.name for src, k in s.reads.items()} for s in workloads.specs()}
     assert readers["llama"] == {"tokens": "text"} and readers["resnet"] == {"cifar10": "cifar10"}
-    from transferbench.data_grid import check_data
+    from transferbench.config.data_grid import check_data
 
     with pytest.raises(ConfigError, match=r"data.x.kind: unknown value 'parquet'; known kinds are text, cifar10"):
         check_data({"data": {"x": {"kind": "parquet"}}, "workloads": {}})

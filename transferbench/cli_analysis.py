@@ -124,8 +124,8 @@ def cmd_findings(args: argparse.Namespace) -> int:
 def cmd_grid(args: argparse.Namespace) -> int:
     """Print the train commands a profile expands to, after the checks of grid.load_profile: YAML syntax
     (file, line and column), the JSON schema, and every run of the grid resolved as train would."""
-    from transferbench.grid import jobs
-    from transferbench.profile import load_profile
+    from transferbench.config.grid import jobs
+    from transferbench.config.profile import load_profile
 
     profile = load_profile(args.configfile)
     all_jobs = jobs(profile)

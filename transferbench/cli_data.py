@@ -32,8 +32,8 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     """Print the GPU-hours of a profile's sweep."""
+    from transferbench.config.profile import check_profile, load_profile
     from transferbench.cost import cost_table, profile_cost
-    from transferbench.profile import check_profile, load_profile
 
     profile = load_profile(Path(args.profile))
     check_profile(profile)

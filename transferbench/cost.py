@@ -15,8 +15,8 @@ from typing import Any
 
 from transferbench import workloads
 from transferbench.config import resolve_run_config
-from transferbench.data_grid import workload_data
-from transferbench.grid import jobs
+from transferbench.config.data_grid import workload_data
+from transferbench.config.grid import jobs
 
 #: Peak dense bf16 tensor-core FLOP/s (no sparsity), from the vendors' data sheets (H200: H100-SXM's compute;
 #: L4: half the 242 TFLOP/s with sparsity). mfu.py maps torch.cuda.get_device_name() onto these keys.
@@ -68,7 +68,7 @@ def profile_cost(profile: dict[str, Any], gpu: str = "H100-SXM", mfu: float = 0.
 
 
 def _settings(profile: dict[str, Any], workload: str, width: int) -> dict[str, Any]:
-    from transferbench.grid import run_settings
+    from transferbench.config.grid import run_settings
 
     settings = run_settings(profile, workload, profile["workloads"][workload], width)
     settings.pop("threads", None)

@@ -21,7 +21,7 @@ from typing import Any
 
 from transferbench import checkpoint, rundir, search
 from transferbench.config import ConfigError, config_hash, resolve_run_config
-from transferbench.grid import check_lr_refine, fmt
+from transferbench.config.grid import check_lr_refine, fmt
 from transferbench.record import RECORD_NAME, read_record, write_json_atomic
 from transferbench.settings import RunConfig
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from transferbench.config import ConfigError
-from transferbench.grid import fmt
+from transferbench.config.grid import fmt
 
 log = logging.getLogger("transferbench")
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from transferbench.config import _HASH_UNLESS
+from transferbench.config.run import _HASH_UNLESS
 from transferbench.record import RECORD_NAME, read_record, write_json_atomic
 
 #: Settings that name a recipe rather than say what it does (their effect is in the groups and init), or

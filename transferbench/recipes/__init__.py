@@ -2,9 +2,9 @@
 (``registry``). Pure Python: importing this never imports torch."""
 
 from transferbench.recipes.base import Multipliers, Recipe, arxiv_id
-from transferbench.recipes.basemodel import base_model_of
 from transferbench.recipes.registry import (
     RecipeError,
+    base_model_of,
     describe,
     get_recipe,
     get_recipe_class,

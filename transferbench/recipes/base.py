@@ -24,6 +24,10 @@ from typing import Any, ClassVar
 
 from transferbench.roles import ROLES
 
+
+class RecipeError(LookupError):
+    """An unknown, broken or duplicate recipe; the message names it and its distribution."""
+
 #: Recipe options of transferbench 0.2 that became run settings shared by every recipe (one base model,
 #: docs/design.md §3): the hint an old profile or command line gets.
 MOVED = {

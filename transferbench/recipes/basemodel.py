@@ -16,6 +16,7 @@ the run's own schedule when it is resolved for a run. Pure Python (no torch).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from transferbench.roles import MATRIX_ROLES, ROLES, VECTOR
@@ -58,24 +59,20 @@ def differences(one: Resolved) -> list[str]:
     return out
 
 
-def base_model_of(recipe: Recipe | type[Recipe] | str) -> str:
+def base_model_of(recipe: Recipe | type[Recipe]) -> str:
     """The recipe's declared base model (``Recipe.base_model``): "" when it trains the shared one, as every
-    built-in does. ``recipe`` may be an instance, a class or a registered name or label."""
-    if isinstance(recipe, str):
-        from transferbench.recipes.registry import get_recipe_class
-
-        recipe = get_recipe_class(recipe)
+    built-in does (registry.base_model_of also takes a registered name)."""
     return str(getattr(recipe, "base_model", "") or "").strip()
 
 
-def undeclared(recipe: Any, one: Resolved, who: str) -> str | None:
+def undeclared(recipe: Any, one: Resolved, who: Callable[[], str]) -> str | None:
     """The error for a recipe that differs from the base model at m = 1 without declaring it, else None."""
     if base_model_of(recipe):
         return None
     diffs = differences(one)
     if not diffs:
         return None
-    return (f"{who}: at m = 1 it trains another model than every built-in ({', '.join(diffs)} at m = 1) and does "
+    return (f"{who()}: at m = 1 it trains another model than every built-in ({', '.join(diffs)} at m = 1) and does "
             "not declare it. A recipe is a width rule: make it the identity at m = 1 (a zero readout or undecayed "
             "input/output are the run settings readout_init and decay_roles, for every recipe), or set its class "
             "attribute base_model to one line saying how its base model differs (docs/extending.md)")

@@ -274,5 +274,3 @@ class SqrtD(_MuReadout):
             return _ONE
         return _VECTOR
 
-
-BUILTINS: tuple[type[Recipe], ...] = (Standard, MuP, MuPIndependentWD, WarmupReplacement, SqrtD)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from transferbench.recipes import basemodel
-from transferbench.recipes.base import Multipliers, Recipe
-from transferbench.recipes.registry import RecipeError, entry
+from transferbench.recipes.base import Multipliers, Recipe, RecipeError
 from transferbench.roles import ROLES
 
 
@@ -41,11 +41,16 @@ class Resolved:
 
 
 def _who(recipe: Recipe) -> str:
-    try:
-        e = entry(recipe.name)
-        return f"recipe {recipe.name!r} (distribution {e.distribution} {e.version})"
-    except RecipeError:
-        return f"recipe {recipe.name!r} ({type(recipe).__module__}.{type(recipe).__name__})"
+    """The recipe and the distribution its code comes from (read from the installed packages' metadata,
+    not from the registry, which imports this module); its module and class when no distribution has it."""
+    cls = type(recipe)
+    dists = metadata.packages_distributions().get(cls.__module__.split(".")[0]) or []
+    if dists:
+        try:
+            return f"recipe {recipe.name!r} (distribution {dists[0]} {metadata.version(dists[0])})"
+        except metadata.PackageNotFoundError:
+            pass
+    return f"recipe {recipe.name!r} ({cls.__module__}.{cls.__name__})"
 
 
 def _call(recipe: Recipe, what: str, fn: Any, *args: Any) -> Any:
@@ -82,7 +87,7 @@ def resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: fl
     (basemodel.py)."""
     out = _resolve(recipe, width_mult, base_lrs, wd)
     one = out if float(width_mult) == 1.0 else _resolve(recipe, 1.0, base_lrs, wd)
-    problem = basemodel.undeclared(recipe, one, _who(recipe))
+    problem = basemodel.undeclared(recipe, one, lambda: _who(recipe))
     if problem:
         raise RecipeError(problem)
     return out
@@ -97,7 +102,7 @@ def base_model_problem(recipe: Recipe, who: str | None = None) -> str | None:
         one = _resolve(recipe, 1.0, basemodel.DUMMY_LRS, basemodel.DUMMY_WD)
     except RecipeError:
         return None
-    return basemodel.undeclared(recipe, one, who or _who(recipe))
+    return basemodel.undeclared(recipe, one, (lambda: who) if who else (lambda: _who(recipe)))
 
 
 def _resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float) -> Resolved:
@@ -122,16 +127,3 @@ def _resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: f
 def _name(recipe: Recipe, attr: str) -> str | None:
     value = getattr(recipe, attr, None)
     return None if value is None else str(value)
-
-
-def full_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's options with every default filled in and normalised by the recipe itself, so that
-    the run config (and its hash) says which variant ran even when a default changes between versions."""
-    from transferbench.recipes.registry import get_recipe
-
-    try:
-        return dict(get_recipe(name, **options).opts)
-    except RecipeError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"recipe_options: {exc}") from None

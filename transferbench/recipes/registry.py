@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import pkgutil
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from transferbench.recipes import instance
-from transferbench.recipes.base import Recipe
+from transferbench.recipes import basemodel, instance
+from transferbench.recipes.base import Recipe, RecipeError
+from transferbench.recipes.checked import base_model_problem
 
 GROUP = "transferbench.recipes"
 OWN_DISTRIBUTION = "transferbench"
-
-
-class RecipeError(LookupError):
-    """An unknown, broken or duplicate recipe; the message names it and its distribution."""
 
 
 @dataclass
@@ -78,8 +77,6 @@ class Entry:
 def _base_model_problem(cls: type[Recipe], where: str) -> str | None:
     """A recipe (with its default options) that trains another model than the built-ins at m = 1 without
     declaring it (recipes/basemodel.py), else None. Options that fail are named when the recipe is used."""
-    from transferbench.recipes.checked import base_model_problem
-
     with contextlib.redirect_stdout(sys.stderr):  # plugin code: its prints must not reach our stdout
         try:
             recipe = cls()
@@ -88,15 +85,23 @@ def _base_model_problem(cls: type[Recipe], where: str) -> str | None:
         return base_model_problem(recipe, where)
 
 
+@lru_cache(maxsize=1)
 def _builtin_entries() -> dict[str, Entry]:
-    """The built-ins, for a source checkout that was never pip-installed (no entry points)."""
+    """The built-ins of a source checkout that was never pip-installed (no entry points): every named Recipe
+    class defined in a module of this package, in definition order. pyproject.toml's entry points are the
+    one written list; this finds the same classes without it."""
     from transferbench import __version__
-    from transferbench.recipes.catalog import BUILTINS
 
-    return {
-        c.name: Entry(c.name, f"{c.__module__}:{c.__name__}", OWN_DISTRIBUTION, __version__, _loaded=c)
-        for c in BUILTINS
-    }
+    package = __name__.rpartition(".")[0]  # this subpackage, found by path: importing it here would be a cycle
+    out: dict[str, Entry] = {}
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
+        module = importlib.import_module(f"{package}.{info.name}")
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, Recipe) and obj.__module__ == module.__name__
+                    and getattr(obj, "name", "") and obj.name not in out):
+                out[obj.name] = Entry(obj.name, f"{obj.__module__}:{obj.__name__}", OWN_DISTRIBUTION, __version__,
+                                      _loaded=obj)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -146,10 +151,9 @@ def clear_cache() -> None:
 
 
 def names() -> list[str]:
-    """All registered recipe names, built-ins first, without loading any plugin."""
-    from transferbench.recipes.catalog import BUILTINS
-
-    order = {c.name: i for i, c in enumerate(BUILTINS)}
+    """All registered recipe names, built-ins first (in the order their classes are defined: setuptools
+    sorts entry points by name), without loading any plugin."""
+    order = {n: i for i, n in enumerate(_builtin_entries())}
     entries = _discover()[0]
     own = sorted((n for n, e in entries.items() if e.distribution == OWN_DISTRIBUTION),
                  key=lambda n: (order.get(n, len(order)), n))
@@ -177,8 +181,6 @@ def get_recipe_class(name: str) -> type[Recipe]:
 def get_recipe(name: str, **options: Any) -> Recipe:
     """An instance of recipe ``name`` with ``options`` (a label's own options included, e.g.
     ``wd-power[p=0.5]``); RecipeError / ValueError with a clear message."""
-    from transferbench.recipes.checked import base_model_problem
-
     cls = get_recipe_class(name)
     recipe = cls(**instance.merged(name, options)[1])
     problem = base_model_problem(recipe)  # options may change the model at m = 1 (basemodel.py)
@@ -212,3 +214,20 @@ def describe(name: str) -> dict[str, Any]:
         "version": e.version,
         "base_model": str(cls.base_model or "").strip(),  # "" = the shared base model (basemodel.py)
     }
+
+
+def full_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's options with every default filled in and normalised by the recipe itself, so that
+    the run config (and its hash) says which variant ran even when a default changes between versions."""
+    try:
+        return dict(get_recipe(name, **options).opts)
+    except RecipeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"recipe_options: {exc}") from None
+
+
+def base_model_of(recipe: Recipe | type[Recipe] | str) -> str:
+    """The recipe's declared base model (``Recipe.base_model``): "" when it trains the shared one, as every
+    built-in does. ``recipe`` may be an instance, a class or a registered name or label."""
+    return basemodel.base_model_of(get_recipe_class(recipe) if isinstance(recipe, str) else recipe)

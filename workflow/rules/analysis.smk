@@ -2,7 +2,6 @@ import os
 
 # records -> runs table -> metrics -> plots and leaderboard. Pandas/seaborn only: no torch here.
 
-T = f"{R}/tables"
 ENV = "../envs/transferbench.yaml"
 
 
@@ -17,7 +16,7 @@ rule aggregate:
         data_info=f"{T}/data_info.csv",
         bad=f"{T}/bad_records.csv",
     log:
-        f"{R}/logs/aggregate.log",
+        layout.log(R, "aggregate"),
     params:
         tables=lambda w, output: os.path.dirname(output.runs),
     conda:
@@ -38,7 +37,7 @@ rule metrics:
         seed_scores=report(f"{T}/seed_scores.csv", caption="../report/tables.rst", category="Tables"),
         regime=report(f"{T}/regime.csv", caption="../report/tables.rst", category="Tables"),
     log:
-        f"{R}/logs/metrics.log",
+        layout.log(R, "metrics"),
     params:
         tables=lambda w, input: os.path.dirname(input.runs),
     conda:
@@ -54,7 +53,7 @@ rule plots:
     output:
         [
             report(
-                f"{R}/plots/{kind}_{w}.png",
+                f"{P}/{kind}_{w}.png",
                 caption=f"../report/{kind}.rst",
                 category="Plots",
                 subcategory=w,
@@ -63,11 +62,11 @@ rule plots:
             for w in WORKLOADS
         ],
         [
-            report(f"{R}/plots/{kind}.png", caption=f"../report/{kind}.rst", category="Weight-decay exponent")
+            report(f"{P}/{kind}.png", caption=f"../report/{kind}.rst", category="Weight-decay exponent")
             for kind in EXPONENT_PLOTS
         ],
     log:
-        f"{R}/logs/plots.log",
+        layout.log(R, "plots"),
     params:
         tables=lambda w, input: os.path.dirname(input[0]),
         out_dir=lambda w, output: os.path.dirname(output[0]),
@@ -82,11 +81,11 @@ rule leaderboard:
         rules.aggregate.output,
         rules.metrics.output,
     output:
-        md=report(f"{R}/leaderboard.md", caption="../report/leaderboard.rst", category="Leaderboard"),
-        csv=f"{R}/leaderboard.csv",
-        html=report(f"{R}/leaderboard.html", caption="../report/leaderboard.rst", category="Leaderboard"),
+        md=report(f"{B}.md", caption="../report/leaderboard.rst", category="Leaderboard"),
+        csv=f"{B}.csv",
+        html=report(f"{B}.html", caption="../report/leaderboard.rst", category="Leaderboard"),
     log:
-        f"{R}/logs/leaderboard.log",
+        layout.log(R, "leaderboard"),
     params:
         tables=lambda w, input: os.path.dirname(input[0]),
         stem=lambda w, output: os.path.splitext(output.md)[0],
@@ -101,13 +100,13 @@ rule leaderboard:
 # What the results say, every number formatted from a table cell (findings.py), and the papers' claims tested.
 rule findings:
     input:
-        board=f"{R}/leaderboard.csv",
+        board=f"{B}.csv",
         tables=rules.metrics.output,
     output:
         claims=f"{T}/claims.csv",
-        findings=report(f"{R}/findings.md", caption="../report/leaderboard.rst", category="Leaderboard"),
+        findings=report(layout.findings(R), caption="../report/leaderboard.rst", category="Leaderboard"),
     log:
-        f"{R}/logs/findings.log",
+        layout.log(R, "findings"),
     params:
         tables=lambda w, output: os.path.dirname(output.claims),
         profile=config.get("profile", ""),
@@ -128,12 +127,12 @@ if STUDY:
             table=report(f"{T}/invariance.csv", caption="../report/invariance.rst", category="Weight-decay exponent"),
             fit=f"{T}/invariance_fit.csv",
             plot=report(
-                f"{R}/plots/invariance_{config['invariance']['workload']}.png",
+                f"{P}/invariance_{config['invariance']['workload']}.png",
                 caption="../report/invariance.rst",
                 category="Weight-decay exponent",
             ),
         log:
-            f"{R}/logs/invariance.log",
+            layout.log(R, "invariance"),
         params:
             log2_lr=config["invariance"]["log2_lr"],
             wd=config["invariance"]["wd"],

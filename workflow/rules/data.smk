@@ -1,9 +1,11 @@
 # One prepare_data job per entry of the profile's `data:` section: a text corpus (tokenized into shards)
 # or CIFAR-10 (converted into uint8 arrays), each with a manifest that every train job verifies before
-# it starts. The paths come from data_grid.DataJob; the train jobs of a workload that names the entry
+# it starts. The paths come from the results layout
+# (transferbench/config/layout.py); the train jobs of a workload that names the entry
 # wait for its manifest.
 
-from transferbench.data_grid import DataJob, data_jobs
+from transferbench.config import layout
+from transferbench.config.data_grid import data_jobs
 
 DATA = data_jobs(config)
 
@@ -13,9 +15,9 @@ if DATA:
         input:
             lambda wc: DATA[wc.name].inputs,
         output:
-            DataJob.manifest_for(R, "{name}"),
+            layout.data_manifest(R, "{name}"),
         log:
-            DataJob.log_for(R, "{name}"),
+            layout.log(R, "prepare_data", "{name}"),
         params:
             cmd=lambda wc: DATA[wc.name].command(),
         wildcard_constraints:

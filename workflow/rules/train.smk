@@ -1,5 +1,6 @@
 # One training job per sweep line (workload, recipe, width, wd: every seed and log2 lr in one process),
-# or one per run with `sweep_per_job: false`. Every path comes from grid.Job. With `lr_search: adaptive`
+# or one per run with `sweep_per_job: false`. Every path comes from the results layout
+# (transferbench/config/layout.py). With `lr_search: adaptive`
 # a line reads the manifests of the next narrower width's line and of the tuning width's (its inputs).
 #
 # A job's only declared output is its manifest (job.json), which `train --manifest` writes once every
@@ -9,11 +10,11 @@
 
 import re
 
-from transferbench.grid import Job
+from transferbench.config import layout
 
 JOB_BY_KEY = {j.key: j for j in JOBS}
 # A job on CUDA asks for one unit of the `gpu` resource: `snakemake --cores N --resources gpu=K` runs at
-# most K of them at once, and each claims a free GPU itself (devices.py; its --gpu-locks comes from grid.Job).
+# most K of them at once, and each claims a free GPU itself (devices.py; its --gpu-locks comes from config/grid.py).
 # On SLURM the executor turns it into a GPU request. The device may be set per workload (its settings).
 GPU_WORKLOADS = {j.workload for j in JOBS if "--gpu-locks" in j.args}
 # One rule per workload, each with what its spec (transferbench/workloads/<name>/__init__.py) says:
@@ -34,9 +35,9 @@ for _workload in WORKLOADS:
         input:
             lambda wc: JOB_BY_KEY[wc.job].needs,
         output:
-            Job.manifest_for(R, "{job}"),
+            layout.job_manifest(R, "{job}"),
         log:
-            Job.log_for(R, "{job}"),
+            layout.log(R, "train", "{job}"),
         params:
             cmd=lambda wc: JOB_BY_KEY[wc.job].command(),
         wildcard_constraints:

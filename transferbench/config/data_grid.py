@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from transferbench import workloads
-from transferbench.config import ConfigError
+from transferbench.config import layout
+from transferbench.config.run import ConfigError
 
 #: Entry keys that are lists (one flag, several values).
 _LISTS = ("files",)
@@ -28,19 +29,15 @@ class DataJob:
 
     @property
     def out_dir(self) -> str:
-        return f"{self.results_dir}/data/{self.name}"
+        return layout.data_dir(self.results_dir, self.name)
 
     @property
     def manifest(self) -> str:
-        return self.manifest_for(self.results_dir, self.name)
+        return layout.data_manifest(self.results_dir, self.name)
 
-    @staticmethod
-    def manifest_for(results_dir: str, name: str) -> str:
-        return f"{results_dir}/data/{name}/manifest.json"
-
-    @staticmethod
-    def log_for(results_dir: str, name: str) -> str:
-        return f"{results_dir}/logs/prepare_data/{name}.log"
+    @property
+    def log(self) -> str:
+        return layout.log(self.results_dir, "prepare_data", self.name)
 
     @property
     def inputs(self) -> list[str]:
@@ -81,7 +78,7 @@ def workload_data(profile: dict[str, Any], workload: str, spec: dict[str, Any]) 
     if source is None:
         raise ConfigError(f"workloads.{workload}.data: {name!r} is {kind} data, which {workload} cannot read "
                           f"(its sources: {', '.join(wl.sources)})")
-    manifest = DataJob.manifest_for(str(profile.get("results_dir", "results")), name)
+    manifest = layout.data_manifest(str(profile.get("results_dir", "results")), name)
     return ["--data-source", source, "--data-path", manifest], manifest
 
 

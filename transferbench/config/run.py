@@ -160,7 +160,7 @@ def resolve_run_config(overrides: Mapping[str, Any]) -> RunConfig:
     # A recipe instance, wd-power[p=0.5], is a recipe of its own: its canonical label is the config's
     # ``recipe`` and its options join recipe_options (recipes/instance.py). A plain name stays as it is.
     from transferbench.recipes import instance  # pure Python: no torch
-    from transferbench.recipes.checked import full_options
+    from transferbench.recipes.registry import full_options
 
     try:
         name, options = instance.merged(str(cfg["recipe"]), cfg["recipe_options"])

@@ -13,11 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
-from transferbench.config import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
-from transferbench.data_grid import check_data, workload_data
-from transferbench.grid import PROFILE_RUN_KEYS, fmt, lr_refine, run_settings
+from transferbench.config.data_grid import check_data, workload_data
+from transferbench.config.grid import PROFILE_RUN_KEYS, fmt, lr_refine, run_settings
+from transferbench.config.run import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
 from transferbench.recipes.instance import profile_options
 
 #: Grid keys of a workload's spec -> the run setting each of their values becomes.
@@ -215,8 +216,9 @@ def _check_runs(workload: str, spec: dict[str, Any], profile: dict[str, Any], re
         raise ConfigError(_locate(exc, f"workloads.{workload}", spec, profile)) from None
 
 
-#: The profile schema of a source checkout; an installed wheel has no workflow/ and skips the schema step.
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+#: The profile schema, shipped inside the package (package data), so an installed wheel checks it too; the
+#: Snakefile's validate() reads it from here (and workflow/schemas/config.schema.yaml links to it).
+SCHEMA = Path(__file__).resolve().with_name("schema.yaml")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -277,11 +279,7 @@ def command_line_lists(profile: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def schema_problem(profile: Any) -> str | None:
-    """The first violation of workflow/schemas/config.schema.yaml as ``key.path: message``, or None."""
-    if not SCHEMA.exists():
-        return None
-    import jsonschema
-
+    """The first violation of the profile schema (:data:`SCHEMA`) as ``key.path: message``, or None."""
     validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
     # Shallowest first; at one place a stray key (a typo) says more than the required key it misspells.
     errors = sorted(validator.iter_errors(profile),

@@ -15,8 +15,9 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from transferbench.config import ConfigError
-from transferbench.data_grid import workload_data
+from transferbench.config import layout
+from transferbench.config.data_grid import workload_data
+from transferbench.config.run import ConfigError
 from transferbench.recipes.instance import profile_options, slug
 from transferbench.record import RECORD_NAME
 
@@ -36,8 +37,7 @@ def fmt(x: float) -> str:
 class Job:
     """One train command, the records it writes and its manifest.
 
-    The only place that spells the paths of runs, manifests and train logs: the rules take them from
-    here (:meth:`manifest_for` and :meth:`log_for` with a wildcard give a rule's patterns).
+    Its paths come from layout.py, as the rules' patterns do (``layout.job_manifest(R, "{job}")``).
     """
 
     workload: str
@@ -71,7 +71,7 @@ class Job:
         return f"{self.line}_s{self.seeds[0]}/lr{fmt(self.log2_lrs[0])}" if self.per_run else self.line
 
     def _run_dir(self, seed: int | str, log2_lr: str) -> str:
-        return f"{self.results_dir}/runs/{self.line}_s{seed}/lr{log2_lr}"
+        return layout.run_dir(self.results_dir, self.line, seed, log2_lr)
 
     def record(self, log2_lr: float, seed: int | None = None) -> str:
         return f"{self._run_dir(self.seeds[0] if seed is None else seed, fmt(log2_lr))}/{RECORD_NAME}"
@@ -88,21 +88,11 @@ class Job:
     @property
     def manifest(self) -> str:
         """The job's declared output: written by train once every run of the job has its record."""
-        return self.manifest_for(self.results_dir, self.key)
+        return layout.job_manifest(self.results_dir, self.key)
 
     @property
     def log(self) -> str:
-        return self.log_for(self.results_dir, self.key)
-
-    # The records are not the job's outputs: Snakemake deletes the outputs of a failed job, and a
-    # sweep line that fails at its last lr would lose every finished run. The manifest is the output.
-    @staticmethod
-    def manifest_for(results_dir: str, key: str) -> str:
-        return f"{results_dir}/runs/{key}/job.json"
-
-    @staticmethod
-    def log_for(results_dir: str, key: str) -> str:
-        return f"{results_dir}/logs/train/{key}.log"
+        return layout.log(self.results_dir, "train", self.key)
 
     def command(self) -> str:
         return "python -m transferbench train " + " ".join(shlex.quote(a) for a in self.args)
@@ -144,7 +134,7 @@ def run_settings(profile: dict[str, Any], workload: str, spec: dict[str, Any], w
 def gpu_args(settings: dict[str, Any], results_dir: str) -> list[str]:
     """A GPU job's lock directory: its process claims a free GPU there (devices.py), as Snakemake's
     ``--resources gpu=K`` limits how many run at once but assigns no device ids. CPU jobs get nothing."""
-    return ["--gpu-locks", f"{results_dir}/locks/gpu"] if settings.get("device") in ("cuda", "auto") else []
+    return ["--gpu-locks", layout.gpu_locks(results_dir)] if settings.get("device") in ("cuda", "auto") else []
 
 
 def tuning_width(spec: dict[str, Any]) -> int:
@@ -190,7 +180,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                             args += ["--recipe-option", f"{key}={value}"]
                         args += data_flags
                         args += ["--out", job.out_template, "--manifest", job.manifest,
-                                 "--shared-dir", f"{results_dir}/runs/_trained", *gpu_args(settings, results_dir)]
+                                 "--shared-dir", layout.shared_dir(results_dir), *gpu_args(settings, results_dir)]
                         needs: tuple[str, ...] = ()
                         if adaptive:
                             args += ["--lr-search", "adaptive", "--lr-refine", fmt(refine)]
@@ -242,6 +232,6 @@ def invariance_jobs(profile: dict[str, Any]) -> list[Job]:
             for key, value in sorted(options.items()):
                 args += ["--recipe-option", f"{key}={value}"]
             args += [*data_flags, "--out", job.out_template, "--manifest", job.manifest,
-                     "--shared-dir", f"{results_dir}/runs/_trained", *gpu_args(settings, results_dir)]
+                     "--shared-dir", layout.shared_dir(results_dir), *gpu_args(settings, results_dir)]
             out.append(replace(job, args=tuple(args), needs=(data_manifest,) if data_manifest else ()))
     return out
