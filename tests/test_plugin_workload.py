@@ -57,7 +57,8 @@ def test_example_workload_installs_lists_trains_through_the_dag_and_ranks(tmp_pa
     out = work / "results"
     runs = pd.read_csv(out / "tables" / "runs.csv")
     assert set(runs["workload"]) == {"sines"} and set(runs["width"]) == {16, 32}
-    assert (runs["throughput_unit"] == "samples/s").all() and runs["flops_per_item"].notna().all()
+    summary = json.loads((work / runs["run_dir"].iloc[0] / "record.json").read_text())["summary"]
+    assert summary["throughput_unit"] == "samples/s" and summary["flops_formula"].startswith("6*(d + depth")
     assert (out / "plots" / "lr_sweep_sines.png").stat().st_size > 1000
     board = pd.read_csv(out / "leaderboard.csv")
     mine = board[board["workload"] == "sines"]
