@@ -104,6 +104,10 @@ class Llama(nn.Module):
     trainer re-initialises them per recipe.
     """
 
+    #: its name before it moved here (workloads/), kept in the trainer fingerprint (shared.py) so that earlier
+    #: fingerprints stand
+    fingerprint_name = "transferbench.models.llama.Llama"
+
     def __init__(
         self,
         vocab_size: int,

@@ -48,6 +48,10 @@ class NormalizedMLP(nn.Module):
     output, RMSNorm gains = vector.
     """
 
+    #: its name before it moved here (workloads/), kept in the trainer fingerprint (shared.py) so that earlier
+    #: fingerprints stand
+    fingerprint_name = "transferbench.models.mlp.NormalizedMLP"
+
     def __init__(
         self,
         in_dim: int,

@@ -64,6 +64,10 @@ class ResNet(nn.Module):
     at weight 1, bias 0; the classifier bias at 0).
     """
 
+    #: its name before it moved here (workloads/), kept in the trainer fingerprint (shared.py) so that earlier
+    #: fingerprints stand
+    fingerprint_name = "transferbench.models.resnet.ResNet"
+
     def __init__(
         self,
         width: int,
