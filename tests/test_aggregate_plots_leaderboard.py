@@ -264,8 +264,9 @@ def test_end_to_end_from_records(tmp_path):
 def test_analysis_modules_never_import_torch():
     """docs/design.md §8: the analysis stages and what the Snakefile imports (config, grid, registry) read
     records and tables only."""
-    mods = ("aggregate", "metrics", "bootstrap", "plots", "leaderboard", "cli_analysis", "config", "grid",
-            "recipes", "recipes.checked", "profile", "settings", "workload_specs", "validate", "runlock")
+    mods = ("aggregate", "metrics", "bootstrap", "plots", "leaderboard", "cli_analysis", "config", "config.grid",
+            "recipes", "recipes.checked", "config.profile", "config.data_grid", "settings", "workloads",
+            "workloads.llama", "workloads.resnet", "workloads.mlp", "validate", "runlock")
     code = ("import sys\n" + "".join(f"import transferbench.{m}\n" for m in mods)
             + "from transferbench.cli_analysis import settings_markdown\nsettings_markdown()\n"
             + "print(any(m == 'torch' or m.startswith('torch.') for m in sys.modules))")

@@ -305,8 +305,8 @@ def test_numbers_typed_on_the_command_line_are_numbers() -> None:
 
 def test_markov_state_limit_is_the_generators() -> None:
     """The workload spec checks the token stream's size at parse time with its own copy of the limit."""
-    from transferbench.data.markov import MarkovTokens
-    from transferbench.workload_specs import MARKOV_MAX_STATES
+    from transferbench.workloads.llama import MARKOV_MAX_STATES
+    from transferbench.workloads.llama.data import MarkovTokens
 
     assert MARKOV_MAX_STATES == MarkovTokens.max_states
     with pytest.raises(ConfigError, match="vocab_size: 4096\\*\\*markov_order=2"):

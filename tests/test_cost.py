@@ -15,8 +15,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from transferbench.config import resolve_run_config
 from transferbench.config.profile import load_profile
-from transferbench.cost import PEAK_BF16, llama_flops, mlp_flops, profile_cost, resnet_flops
-from transferbench.workloads import build_workload
+from transferbench.cost import PEAK_BF16, profile_cost
+from transferbench.workloads.build import build_workload
+from transferbench.workloads.llama import llama_flops
+from transferbench.workloads.mlp import mlp_flops
+from transferbench.workloads.resnet import resnet_flops
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,7 @@
-"""docs/extending.md stays true: its code blocks are executed here. The toy workload is added in one
-place (one register call with its model and data) and trains end to end through `train`, and goes
-through the profile check; the metric column appears in transfer.csv; an unknown workload fails loudly.
+"""docs/extending.md stays true: its code blocks are executed here. The example workload
+(examples/my-workload) is the package the doc describes; registered in this process it trains end to end
+through `train` and goes through the profile check; the metric column appears in transfer.csv; an unknown
+workload fails loudly.
 Also: docs/settings.md is the output of `transferbench settings`."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferbench import metrics, workload_specs
+from transferbench import metrics, workloads
 from transferbench.config import ConfigError, resolve_run_config
 from transferbench.config.profile import check_profile
 
@@ -30,37 +31,60 @@ def code_block(section: str) -> str:
     return re.search(r"```python\n(.*?)```", body, re.S).group(1)
 
 
+EXAMPLE = REPO / "examples" / "my-workload"
+
+
 @pytest.fixture
 def doc_module() -> Iterator[types.ModuleType]:
-    """A module to run a doc block in (its builder strings name it), removed afterwards."""
+    """A module to run a doc block in, removed afterwards."""
     mod = types.ModuleType("extending_doc_example")
     sys.modules[mod.__name__] = mod
     yield mod
     sys.modules.pop(mod.__name__, None)
-    workload_specs._REGISTRY.pop("toy", None)
     metrics.COLUMN_HOOKS.pop("best_width", None)
 
 
-def test_a_fourth_workload_in_one_place(doc_module: types.ModuleType, tmp_path: Path) -> None:
+@pytest.fixture
+def example_spec(monkeypatch: pytest.MonkeyPatch) -> Iterator[workloads.WorkloadSpec]:
+    """The example plugin's spec, imported from its folder and registered in this process only."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    from my_workload import SPEC
+
+    workloads.register(SPEC)
+    yield SPEC
+    workloads._REGISTRY.pop(SPEC.name, None)
+    for name in [m for m in sys.modules if m == "my_workload" or m.startswith("my_workload.")]:
+        sys.modules.pop(name)
+
+
+def test_a_workload_is_the_example_package_the_doc_describes(example_spec: workloads.WorkloadSpec,
+                                                             tmp_path: Path) -> None:
     from transferbench.train import train
 
-    exec(compile(code_block("Add a workload"), str(DOC), "exec"), doc_module.__dict__)
-    assert "toy" in workload_specs.names()
-    cfg = resolve_run_config({"workload": "toy", "recipe": "mup-independent-wd", "width": 32, "base_width": 16,
+    text = DOC.read_text()
+    section = text[text.index("## Add a workload"):text.index("## Add a metric column")]
+    toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    assert toml.strip() in (EXAMPLE / "pyproject.toml").read_text()  # the entry point as the doc shows it
+    for name in re.findall(r"`(my_workload/\w+\.py)`", section):
+        assert (EXAMPLE / name).is_file(), name
+    assert "sines" in workloads.names()
+    cfg = resolve_run_config({"workload": "sines", "recipe": "mup-independent-wd", "width": 32, "base_width": 16,
                               "log2_lr": -6, "steps": 15, "eval_batches": 1, "diag_points": 1, "coord_steps": 2})
-    assert cfg["batch_size"] == 16 and cfg["in_dim"] == 8  # the spec's override and its own setting
+    assert cfg["batch_size"] == 64 and cfg["frequencies"] == 4  # the spec's override and its own setting
     rec = train(cfg, tmp_path)
     s = rec["summary"]
     assert s["steps_completed"] == 15 and not s["diverged"] and s["eval_loss"] < s["init_loss"]
+    assert s["flops_per_item"] == example_spec.flops_per_item(cfg) and s["flops_formula"] == example_spec.flops_formula
     roles = {g["role"]: g for g in rec["param_groups"]}
     assert set(roles) == {"input", "hidden", "output", "vector"}
     assert roles["hidden"]["lr"] == pytest.approx(2.0**-6 / 2) and roles["hidden"]["weight_decay"] == 0.2
-    assert rec["data"]["kind"] == "linear-map" and rec["diagnostics"][-1]["sublayer_gain"]
+    assert rec["data"]["kind"] == "sum-of-sines" and rec["diagnostics"][-1]["sublayer_gain"]
     check_profile({"recipes": ["mup"], "seeds": [0], "workloads": {
-        "toy": {"widths": [16, 32], "base_width": 16, "log2_lrs": [-7, -6], "wds": [0.1], "settings": {"in_dim": 4}}}})
-    with pytest.raises(ConfigError, match="in_dim: must be >= 1"):
+        "sines": {"widths": [16, 32], "base_width": 16, "log2_lrs": [-7, -6], "wds": [0.1],
+                  "settings": {"frequencies": 2}}}})
+    with pytest.raises(ConfigError, match="frequencies: must be >= 1"):
         resolve_run_config({**{k: cfg[k] for k in ("workload", "recipe", "width", "base_width", "log2_lr")},
-                            "in_dim": 0})
+                            "frequencies": 0})
 
 
 def test_an_unknown_workload_fails_loudly() -> None:

@@ -14,8 +14,10 @@ import torch
 
 from transferbench import fastpath, mfu
 from transferbench.config import ConfigError, config_hash, resolve_run_config
-from transferbench.cost import PEAK_BF16, llama_flops, mlp_flops
+from transferbench.cost import PEAK_BF16
 from transferbench.train import setup, train
+from transferbench.workloads.llama import llama_flops
+from transferbench.workloads.mlp import mlp_flops
 
 CUDA = torch.device("cuda", 0)
 LLAMA = {"workload": "llama", "recipe": "mup", "width": 32, "base_width": 16, "log2_lr": -6, "depth": 1, "steps": 6,

@@ -11,7 +11,7 @@ from torch import nn
 
 from transferbench.config import resolve_run_config
 from transferbench.roles import HIDDEN, INPUT, MATRIX_ROLES, OUTPUT, VECTOR, ParamSpec
-from transferbench.workloads import build_model, build_workload
+from transferbench.workloads.build import build_model, build_workload
 
 WIDTHS = {"llama": (32, 64), "resnet": (8, 16), "mlp": (32, 64)}
 WORKLOADS = tuple(WIDTHS)

@@ -29,7 +29,7 @@ from transferbench.config import resolve_run_config
 from transferbench.groups import build_groups
 from transferbench.recipes import get_recipe
 from transferbench.recipes.checked import resolve
-from transferbench.workloads import Workload, build_workload
+from transferbench.workloads.build import Workload, build_workload
 
 LOG2_ETA, LAM, M = -6, 0.1, 4
 ETA = 2.0**LOG2_ETA

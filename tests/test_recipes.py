@@ -78,7 +78,7 @@ def test_initialisation_matches_recorded_std(recipe: str, readout_init: str) -> 
     import torch
 
     from transferbench.groups import build_groups
-    from transferbench.workloads import build_workload
+    from transferbench.workloads.build import build_workload
 
     cfg = resolve_run_config({"workload": "mlp", "recipe": recipe, "width": 256, "base_width": 32,
                               "log2_lr": -6, "readout_init": readout_init})

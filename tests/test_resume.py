@@ -346,7 +346,7 @@ def test_checkpoint_settings_change_neither_the_config_hash_nor_the_fingerprint(
 @pytest.mark.parametrize("workload", ["llama", "resnet", "mlp"])
 def test_a_training_batch_is_a_function_of_seed_and_step_only(workload: str) -> None:
     """Why the step is the whole data position: batch t is the same whatever was drawn before it."""
-    from transferbench.workloads import build_source
+    from transferbench.workloads.build import build_source
 
     sizes = {"llama": {"seq_len": 16, "vocab_size": 64}, "resnet": {"image_size": 8}, "mlp": {}}
     cfg = resolve_run_config({"workload": workload, "recipe": "mup", "width": 16, "base_width": 16, "log2_lr": -6,

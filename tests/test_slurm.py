@@ -30,12 +30,14 @@ import yaml
 from slurm_cluster import PARTITION, Cluster, unavailable
 
 from transferbench.config.grid import Job, jobs
+from transferbench.workloads import get as get_workload
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
+TRAIN_RULES = REPO / "workflow" / "rules" / "train.smk"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--nolock"]
 FULL = os.environ.get("TRANSFERBENCH_SLURM_FULL") == "1"
 DEADLINE = 900 if FULL else 300  # seconds: the SLURM run is killed after this
@@ -73,15 +75,17 @@ def profile() -> dict:
     return p
 
 
-def cluster_profile(dest: Path) -> Path:
+def cluster_profile(dest: Path, workloads: list[str]) -> Path:
     """workflow/profiles/slurm as the test cluster can run it: its one partition, memory and CPUs within its
     node's, and status queries it can answer: `squeue` (without slurmdbd `sacct` fails and the plugin would
     wait forever), from 1 s on (the plugin adds 10 s to the interval after every query that finds no job
-    finished)."""
+    finished). A train rule's resources come from its workload's spec (workflow/rules/train.smk): the cut
+    profile overrides them through set-resources, as a cluster's own profile would."""
     prof = yaml.safe_load(PROFILE.read_text())
-    # the test signals a train job as this asks SLURM to before a time limit (time_limit below)
-    trains = {rule: res for rule, res in prof["set-resources"].items() if rule.startswith("train_")}
-    assert trains and all("--signal=TERM@" in res.get("slurm_extra", "") for res in trains.values()), trains
+    # the test signals a train job as the train rules ask SLURM to before a time limit (time_limit below)
+    assert "--signal=TERM@" in TRAIN_RULES.read_text() and "slurm_extra=TRAIN_SIGNAL" in TRAIN_RULES.read_text()
+    assert not [rule for rule in prof["set-resources"] if rule.startswith("train_")], "train resources: the specs'"
+    prof["set-resources"].update({f"train_{w}": dict(get_workload(w).resources) for w in workloads})
 
     def fit(res: dict) -> dict:
         res = dict(res)
@@ -185,8 +189,8 @@ def test_the_smoke_profile_on_slurm_matches_a_local_run_and_interrupted_jobs_res
               and j.width == max(prof["workloads"]["mlp"]["widths"])]
 
     out_path = tmp_path / "slurm.out"
-    args = [*SNAKEMAKE, "--workflow-profile", str(cluster_profile(tmp_path / "profile")), "--configfile",
-            "profile.yaml"]
+    cut = cluster_profile(tmp_path / "profile", list(prof["workloads"]))
+    args = [*SNAKEMAKE, "--workflow-profile", str(cut), "--configfile", "profile.yaml"]
     deadline = time.monotonic() + DEADLINE
     with out_path.open("w") as out:
         proc = subprocess.Popen(args, cwd=on_slurm, stdout=out, stderr=subprocess.STDOUT, env=cluster.env,

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from transferbench import rundir, workload_specs
+from transferbench import rundir, workloads
 from transferbench.config import (
     ConfigError,
     resolve_run_config,
@@ -141,7 +141,7 @@ def cmd_show_recipe(args: argparse.Namespace) -> int:
 
 
 def _add_config_flags(p: argparse.ArgumentParser, required: tuple[str, ...]) -> None:
-    """One flag per setting, its help from the settings table (settings.py, workload_specs.py)."""
+    """One flag per setting, its help from the settings table (settings.py, the workload specs)."""
     for key, (setting, owners) in all_settings().items():
         if key in ("recipe_options",):
             continue
@@ -149,8 +149,7 @@ def _add_config_flags(p: argparse.ArgumentParser, required: tuple[str, ...]) -> 
         extra += [f"one of {', '.join(setting.choices)}"] if setting.choices else []
         extra += [f"default {setting.default}"] if setting.default is not None else []
         extra += [f"{'/'.join(owners)} only"] if owners else []
-        per = {n: workload_specs.get(n).overrides[key] for n in workload_specs.names()
-               if key in workload_specs.get(n).overrides}
+        per = {w.name: w.overrides[key] for w in workloads.specs() if key in w.overrides}
         extra += [", ".join(f"{n} {v}" for n, v in per.items())] if per else []
         text = setting.help + (f" ({'; '.join(extra)})" if extra else "")
         kw: dict[str, Any] = {"dest": key, "default": None, "metavar": key.upper(), "help": text.replace("%", "%%")}

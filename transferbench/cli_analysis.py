@@ -137,24 +137,39 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_workloads(args: argparse.Namespace) -> int:
-    """List the registered workloads: name, summary, data sources, loss unit."""
-    from transferbench import workload_specs
+    """List the registered workloads: name, summary, data sources, loss unit and distribution; broken or
+    duplicate plugins are reported on stderr."""
+    import json
 
-    for name in workload_specs.names():
-        spec = workload_specs.get(name)
-        print(f"{name:8s} {spec.summary} [data_source: {', '.join(spec.sources)}; loss in {spec.loss_unit}]")
+    from transferbench import workloads
+
+    rows = []
+    for spec in workloads.specs():
+        e = workloads.entry(spec.name)
+        rows.append({"name": spec.name, "summary": spec.summary, "sources": list(spec.sources),
+                     "reads": {source: kind.name for source, kind in spec.reads.items()},
+                     "loss_unit": spec.loss_unit, "flops_formula": spec.flops_formula,
+                     "distribution": e.distribution, "version": e.version})
+    issues = workloads.problems()
+    if args.json:
+        print(json.dumps({"workloads": rows, "problems": issues}, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['name']:8s} {r['summary']} [data_source: {', '.join(r['sources'])}; loss in "
+                  f"{r['loss_unit']}; {r['distribution']} {r['version']}]".replace(" ]", "]"))
+    for msg in issues:
+        log.error("%s", msg)
     return 0
 
 
 def settings_markdown() -> str:
     """The reference of every run setting (the profile keys under ``settings:`` and the train flags)."""
-    from transferbench import workload_specs
+    from transferbench import workloads
     from transferbench.settings import all_settings
 
     rows = ["| key (flag) | default | range | workloads | what |", "|---|---|---|---|---|"]
     for key, (s, owners) in all_settings().items():
-        per = {n: workload_specs.get(n).overrides[key] for n in workload_specs.names()
-               if key in workload_specs.get(n).overrides}
+        per = {w.name: w.overrides[key] for w in workloads.specs() if key in w.overrides}
         default = "required" if s.default is None else f"`{s.default}`"
         default += "".join(f"; {n} `{v}`" for n, v in per.items())
         allowed = str(s.bound) if s.bound else (", ".join(s.choices) if s.choices else "")
@@ -218,6 +233,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_boards)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
+    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_workloads)
 
     p = sub.add_parser("settings", help="the reference of every run setting (Markdown)")

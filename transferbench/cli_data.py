@@ -22,15 +22,10 @@ def spec_of(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
     """Prepare one data set into --out (its manifest.json is written last)."""
+    from transferbench import workloads
+
     spec = spec_of(args)
-    if spec["kind"] == "text":
-        from transferbench.prepare_text import prepare_text
-
-        path = prepare_text(spec, Path(args.out))
-    else:
-        from transferbench.data.cifar import prepare_cifar
-
-        path = prepare_cifar(spec, Path(args.out))
+    path = workloads.load(workloads.data_kinds()[spec["kind"]].prepare)(spec, Path(args.out))
     log.info("wrote %s", path)
     return 0
 
@@ -48,8 +43,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 
 def add_data_commands(sub: Any) -> None:
-    p = sub.add_parser("prepare-data", help="a text corpus or CIFAR-10 -> arrays and a manifest (prepare_data stage)")
-    p.add_argument("--kind", choices=("text", "cifar10"), required=True)
+    from transferbench import workloads
+
+    kinds = workloads.data_kinds()  # the kinds the registered workloads read (data/kinds.py)
+    p = sub.add_parser("prepare-data", help="a data set of a kind some workload reads -> arrays and a manifest "
+                       "(prepare_data stage)")
+    p.add_argument("--kind", choices=tuple(kinds), required=True,
+                   help="; ".join(f"{k.name}: {k.summary}" for k in kinds.values()))
     p.add_argument("--out", required=True, help="the prepared data set's directory")
     p.add_argument("--files", nargs="+", help="text: local files or globs (text, json/jsonl, parquet)")
     p.add_argument("--format", choices=("text", "json", "parquet"), help="text: the files' datasets builder")

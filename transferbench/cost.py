@@ -1,17 +1,9 @@
 """What a profile costs: model FLOPs per training item from stated formulas, and GPU-hours at a stated MFU.
 
-Formulas (training = forward + backward = 3 x forward; a multiply-add is 2 FLOPs):
-- llama, per token: 6·N + 12·L·T·d, with N = L·(4d² + 3·r·d²) + d·V the matmul parameters (attention
-  q, k, v, o; SwiGLU's three r·d x d matrices; the untied output head), embeddings excluded (a lookup
-  is not a matmul), and 12·L·T·d the attention scores QKᵀ and the weighted values at context T, forward
-  and backward (Chowdhery et al. 2022, PaLM, arXiv 2204.02311, App. B; nanoGPT's estimate_mfu; no
-  causal halving, as a dense kernel computes the masked half). Kaplan et al. 2020's 6·L·T·d counts
-  half of it. tests/test_cost.py checks the sum against torch's FlopCounterMode.
-- resnet, per image: 3 x Σ over convolutions of 2·k²·C_in·C_out·H_out·W_out, plus 6·4w·classes for
-  the classifier (He et al. 2016's CIFAR ResNet: stem 3x3, stages of w, 2w, 4w channels at S, S/2, S/4,
-  a 1x1 shortcut where the shape changes), minus the stem's input gradient (the images need none);
-  BatchNorm and ReLU are not counted.
-- mlp, per sample: 6·(in·d + depth·d² + d·out) − 2·in·d (no gradient for the inputs).
+Each workload's spec states its formula (``flops_formula``, in words) and computes it (``flops_per_item``,
+per token, image or sample of one training step: training = forward + backward = 3 x forward; a
+multiply-add is 2 FLOPs); the built-ins' derivations are in their folders (workloads/<name>/__init__.py),
+and tests/test_cost.py checks them against torch's FlopCounterMode.
 GPU-hours = Σ over runs of FLOPs per item x items per run / (peak x MFU) / 3600, with the peak dense
 bf16 FLOP/s of :data:`PEAK_BF16` (vendor data sheets, without sparsity). An adaptive lr search trains
 a subset of the lattice: the estimate counts every lattice lr, an upper bound. Pure Python.
@@ -21,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from transferbench import workloads
 from transferbench.config import resolve_run_config
 from transferbench.config.data_grid import workload_data
 from transferbench.config.grid import jobs
@@ -29,52 +22,20 @@ from transferbench.config.grid import jobs
 #: L4: half the 242 TFLOP/s with sparsity). mfu.py maps torch.cuda.get_device_name() onto these keys.
 PEAK_BF16 = {"H100-SXM": 989e12, "H100-PCIe": 756e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12,
              "A10G": 125e12, "A10": 125e12, "L4": 121e12}
-#: The formula behind each workload's FLOPs per item (the functions below), as the record states it.
-FORMULAS = {
-    "llama": "6*N + 12*L*T*d per token, N = L*(4+3*ffn_ratio)*d^2 + d*V (matmul parameters, embeddings excluded)",
-    "resnet": "3 * sum over convolutions of 2*k^2*C_in*C_out*H_out*W_out - the stem's input gradient + 6*4w*classes "
-              "per image",
-    "mlp": "6*(in*d + depth*d^2 + d*out) - 2*in*d per sample",
-}
-
-
-def llama_flops(d: int, depth: int, ffn_ratio: int, vocab: int, seq_len: int) -> float:
-    n = depth * (4 * d * d + 3 * ffn_ratio * d * d) + d * vocab
-    return 6.0 * n + 12.0 * depth * seq_len * d
-
-
-def resnet_flops(w: int, depth: int, size: int, classes: int) -> float:
-    def conv(k: int, cin: int, cout: int, side: int) -> float:
-        return 2.0 * k * k * cin * cout * side * side
-
-    fwd = conv(3, 3, w, size)
-    cin, side = w, size
-    for stage, cout in enumerate((w, 2 * w, 4 * w)):
-        for block in range(depth):
-            if stage > 0 and block == 0:
-                side //= 2
-            fwd += conv(3, cin, cout, side) + conv(3, cout, cout, side)
-            if cin != cout:
-                fwd += conv(1, cin, cout, side)
-            cin = cout
-    stem = conv(3, 3, w, size)
-    return 3.0 * fwd - stem + 6.0 * 4 * w * classes
-
-
-def mlp_flops(d: int, depth: int, d_in: int, d_out: int) -> float:
-    return 6.0 * (d_in * d + depth * d * d + d * d_out) - 2.0 * d_in * d
 
 
 def per_item(cfg: Any) -> tuple[float, float]:
-    """(FLOPs per item, items per run) of one resolved run config."""
-    s, steps, bs = cfg.settings, int(cfg.steps), int(cfg.batch_size)
-    if cfg.workload == "llama":
-        return llama_flops(cfg.width, cfg.depth, s.ffn_ratio, s.vocab_size, s.seq_len), float(steps * bs * s.seq_len)
-    if cfg.workload == "resnet":
-        return resnet_flops(cfg.width, cfg.depth, s.image_size, s.num_classes), float(steps * bs)
-    if cfg.workload == "mlp":
-        return mlp_flops(cfg.width, cfg.depth, s.in_dim, s.out_dim), float(steps * bs)
-    raise ValueError(f"workload: no FLOPs formula for {cfg.workload!r}")
+    """(FLOPs per item, items per run) of one resolved run config, from its workload's spec; ValueError for a
+    workload without a formula."""
+    spec = workloads.get(cfg.workload)
+    if spec.flops_per_item is None:
+        raise ValueError(f"workload: no FLOPs formula for {cfg.workload!r}")
+    return spec.flops_per_item(cfg), float(int(cfg.steps) * spec.items_per_batch(cfg))
+
+
+def formula(workload: str) -> str | None:
+    """The formula behind ``workload``'s FLOPs per item, in words, as the record states it (None: none)."""
+    return workloads.get(workload).flops_formula
 
 
 def profile_cost(profile: dict[str, Any], gpu: str = "H100-SXM", mfu: float = 0.4) -> list[dict[str, Any]]:
@@ -116,8 +77,8 @@ def _settings(profile: dict[str, Any], workload: str, width: int) -> dict[str, A
 
 def cost_table(rows: list[dict[str, Any]], gpu: str, mfu: float, adaptive: bool) -> str:
     lines = [f"GPU-hours at {mfu:.0%} MFU of a {gpu} ({PEAK_BF16[gpu] / 1e12:.0f} TFLOP/s dense bf16); "
-             "formulas in transferbench/cost.py" + (" (adaptive lr search: every lattice lr counted, an upper "
-                                                    "bound)" if adaptive else ""),
+             "formulas in each workload's spec (transferbench workloads)"
+             + (" (adaptive lr search: every lattice lr counted, an upper bound)" if adaptive else ""),
              f"{'workload':<10}{'runs':>8}{'PFLOP':>14}{'GPU-hours':>12}{'largest run (h)':>18}"]
     for r in rows:
         lines.append(f"{r['workload']:<10}{r['runs']:>8}{r['flops'] / 1e15:>14,.0f}{r['gpu_hours']:>12,.1f}"

@@ -1,6 +1,6 @@
 """Model FLOPs utilisation of a run: the model FLOP/s it achieved against the peak of the device it ran on.
 
-achieved = flops_per_item (cost.py's formula for the workload, FORMULAS) x items per second, where items
+achieved = flops_per_item (the workload spec's formula, cost.per_item) x items per second, where items
 per second counts the items of the steps actually trained over the training loop's wall time (the
 diagnostics snapshots, the coordinate check's first steps, checkpoint saves and a compiled step's
 compilation are inside that time; the initial and final held-out evaluations are not). So MFU is a
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from transferbench.cost import FORMULAS, PEAK_BF16, per_item
+from transferbench.cost import PEAK_BF16, formula, per_item
 
 #: (pattern on the upper-cased device name, PEAK_BF16 key or None for a known-unknown); first match wins.
 GPU_NAMES: list[tuple[str, str | None]] = [
@@ -92,16 +92,16 @@ def performance(cfg: Any, device: torch.device, items: float, train_time: float)
     """The record's performance fields (summary): ``items`` trained in ``train_time`` seconds of training loop."""
     rate = items / train_time if train_time > 0 else None
     try:
-        flops, _ = per_item(cfg)
-        formula: str | None = FORMULAS[cfg.workload]
-    except (ValueError, KeyError):  # a workload without a formula (a plugin's): no FLOPs, no MFU
-        flops, formula = None, None
+        flops: float | None = per_item(cfg)[0]
+        stated = formula(cfg.workload)
+    except ValueError:  # a workload without a formula (a plugin's may have none): no FLOPs, no MFU
+        flops, stated = None, None
     achieved = flops * rate if flops is not None and rate is not None else None
     peak, source = peak_flops(device, int(cfg.threads))
     return {
         "items_per_second": rate,
         "flops_per_item": flops,
-        "flops_formula": formula,
+        "flops_formula": stated,
         "achieved_flops_per_second": achieved,
         "peak_flops_per_second": peak,
         "peak_source": source,

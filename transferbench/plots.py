@@ -30,12 +30,12 @@ from transferbench.metrics import prepared, sv_at_lr
 
 
 def loss_unit(workload: str) -> str:
-    """The workload's loss unit from its spec (workload_specs.py); "loss units" for one not registered here."""
-    from transferbench import workload_specs
+    """The workload's loss unit from its spec (transferbench.workloads); "loss units" for one not registered here."""
+    from transferbench import workloads
 
     try:
-        return workload_specs.get(workload).loss_unit
-    except workload_specs.UnknownWorkload:
+        return workloads.get(workload).loss_unit
+    except workloads.UnknownWorkload:
         return "loss units"
 
 

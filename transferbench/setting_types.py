@@ -1,9 +1,10 @@
 """The vocabulary of a run setting: :class:`Setting` (default, range or choices, one line of help), its range
 :class:`Bound` with the usual ones, and :func:`setting`, the dataclass field that carries it.
 
-Apart from settings.py (which re-exports all of it) so that a workload's settings (workload_specs.py, a
-plugin's) are declared without importing the run config, which lists every registered workload's settings:
-settings.py imports workload_specs.py, never the other way round (tests/test_layers.py). Pure Python.
+Apart from settings.py (which re-exports all of it) so that a workload's settings (its spec,
+workloads/<name>/__init__.py or a plugin's) are declared without importing the run config, which lists every
+registered workload's settings: settings.py imports the registry, never the other way round
+(tests/test_layers.py). Pure Python.
 """
 
 from __future__ import annotations

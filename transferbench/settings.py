@@ -2,12 +2,12 @@
 
 :class:`RunConfig` is the frozen dataclass a run is described by: its fields are the settings shared
 by every workload, and ``settings`` holds the workload's own settings, an instance of the frozen
-dataclass its :class:`~transferbench.workload_specs.WorkloadSpec` names. Every field's metadata is a
+dataclass its :class:`~transferbench.workloads.WorkloadSpec` names. Every field's metadata is a
 :class:`Setting`: default, range (:class:`Bound`) or choices, and one line of help, which becomes the
 ``train --help`` text of its flag and the profile-key reference (docs/settings.md, written by
 ``transferbench settings``; a test keeps it in sync). ``config.resolve_run_config`` is the one place
 that validates and builds a RunConfig. :class:`Setting`, :class:`Bound` and :func:`setting` live in
-setting_types.py (workload_specs.py declares its settings with them; this module imports it) and are
+setting_types.py (a workload's spec declares its settings with them; this module imports it) and are
 re-exported here. Pure Python.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from transferbench import workload_specs
+from transferbench import workloads
 from transferbench.setting_types import (  # noqa: F401  (re-exported: workloads and plugins import them here)
     COUNT,
     COUNT0,
@@ -61,13 +61,14 @@ class RunConfig(Mapping):
     width: int = setting(None, "model width d (d_model, stage-1 channels or hidden width)", COUNT, kind=int)
     base_width: int = setting(None, "the width d0 the base lr and wd are tuned at; width_mult m = d/d0", COUNT,
                               kind=int)
-    depth: int = setting(2, "blocks (llama), BasicBlocks per stage (resnet) or hidden layers (mlp)", COUNT)
+    depth: int = setting(2, "the model's depth in its workload's unit: blocks, blocks per stage or hidden layers",
+                         COUNT)
     log2_lr: float = setting(None, "log2 of the base peak learning rate (several values: a sweep line)",
                              Bound(-64, 16), kind=float)
     wd: float = setting(0.1, "base AdamW weight-decay coefficient (per-step decay lr*wd)", NONNEG)
     seed: int = setting(0, "init and data-order seed", COUNT0)
     steps: int = setting(400, "optimizer steps", COUNT)
-    batch_size: int = setting(32, "sequences (llama) or samples per step", COUNT)
+    batch_size: int = setting(32, "sequences or samples per step", COUNT)
     schedule: str = setting("linear", "decay after the linear warmup", choices=("cosine", "linear", "constant"))
     warmup_frac: float = setting(0.1, "fraction of the steps with linear warmup ([Kos25]: 10%)",
                                  Bound(0, 1, hi_open=True))
@@ -86,7 +87,7 @@ class RunConfig(Mapping):
                                "hidden = [Fan25]'s embedding and readout without decay", choices=DECAY_ROLES)
     data_seed: int = setting(0, "seed of the generated task (the same for every run of a sweep)", COUNT0)
     data_source: str = setting("generated", "where the data come from: a source of the workload's spec "
-                               "(llama: generated or tokens; resnet: generated or cifar10)")
+                               "(`transferbench workloads` lists them)")
     data_path: str = setting("", "a prepared data set's manifest.json (data_source tokens or cifar10; "
                              "`transferbench prepare-data`, or a profile's data: section)")
     eval_batches: int = setting(4, "fixed held-out batches for eval_loss", COUNT)
@@ -103,7 +104,7 @@ class RunConfig(Mapping):
                          "(no effect on CPU)")
     fused_adamw: bool = setting(True, "AdamW's fused kernel wherever torch has one for the device (CUDA; CPU since "
                                 "torch 2.4); false: the foreach kernel on CUDA, the per-parameter loop on CPU")
-    sdpa_backend: str = setting("auto", "kernel of scaled_dot_product_attention (llama's attention): auto = torch's "
+    sdpa_backend: str = setting("auto", "kernel of scaled_dot_product_attention (an attention model's): auto = torch's "
                                 "choice (flash on CUDA where it applies); flash and math also run on CPU, efficient "
                                 "and cudnn only on CUDA", choices=("auto", "flash", "efficient", "cudnn", "math"))
     threads: int = setting(1, "torch threads (1 per job: jobs side by side beat threads on a small CPU)", COUNT)
@@ -152,7 +153,7 @@ def all_settings() -> dict[str, tuple[Setting, list[str]]]:
     """Every setting of every registered workload: {key: (setting, the workloads that own it, or [] when
     common)}. For the CLI's flags and the profile-key reference."""
     out: dict[str, tuple[Setting, list[str]]] = {k: (s, []) for k, s in COMMON.items()}
-    for name in workload_specs.names():
-        for key, one in settings_of(workload_specs.get(name).settings).items():
-            out.setdefault(key, (one, []))[1].append(name)
+    for spec in workloads.specs():
+        for key, one in settings_of(spec.settings).items():
+            out.setdefault(key, (one, []))[1].append(spec.name)
     return out

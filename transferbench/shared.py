@@ -46,7 +46,7 @@ def fingerprint(run: Any) -> str:
     cfg = {k: v for k, v in run.cfg.as_dict().items()
            if k not in _NOT_TRAINING and not (k in _LATER and v == _HASH_UNLESS[k])}
     h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
-    h.update(f"{type(run.wl.model).__module__}.{type(run.wl.model).__qualname__}|{run.output_mult!r}".encode())
+    h.update(f"{model_name(type(run.wl.model))}|{run.output_mult!r}".encode())
     for g in run.groups:
         h.update(json.dumps([g["role"], list(g["names"])]).encode())
     h.update(np.asarray(run.lrs, np.float64).tobytes())
@@ -55,6 +55,12 @@ def fingerprint(run: Any) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().view(-1).view(dtype=_bytes_dtype()).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def model_name(cls: type) -> str:
+    """The model class's name in the fingerprint: ``module.qualname``, or the class's ``fingerprint_name`` (a
+    built-in model moved to its workload's folder keeps the name it had, so its earlier fingerprints stand)."""
+    return getattr(cls, "fingerprint_name", None) or f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _bytes_dtype() -> Any:

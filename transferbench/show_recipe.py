@@ -27,7 +27,7 @@ def show_recipe(cfg: RunConfig) -> str:
     from transferbench.recipes import base_model_of, get_recipe
     from transferbench.recipes.checked import resolve
     from transferbench.schedule import lr_multipliers
-    from transferbench.workloads import build_workload
+    from transferbench.workloads.build import build_workload
 
     recipe = get_recipe(cfg.recipe, **cfg.recipe_options)
     m, steps = cfg.width_mult, int(cfg.steps)

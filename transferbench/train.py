@@ -104,7 +104,7 @@ def applied_steps(steps: int, warmup_frac: float) -> set[int]:
 
 def setup(cfg: RunConfig) -> Run:
     """Seed, build the workload, resolve and check the recipe, initialise, and build the optimizer."""
-    from transferbench.workloads import build_workload  # torch-heavy; imported on use
+    from transferbench.workloads.build import build_workload  # torch-heavy; imported on use
 
     torch.set_num_threads(int(cfg.threads))
     torch.set_flush_denormal(True)  # denormals slowed high-lr CPU runs by up to 1.6x (docs/design.md)

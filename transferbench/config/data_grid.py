@@ -3,21 +3,20 @@ to train (``--data-source``, ``--data-path``) and waits for (the data set's mani
 
 Pure Python (the Snakefile imports it). A data entry is one prepared data set under
 ``{results_dir}/data/{name}``; a workload names it with ``data: NAME`` and stays the same workload with
-the same roles and recipes: a source is a config choice, not a new workload.
+the same roles and recipes: a source is a config choice, not a new workload. The kinds of data set, with
+their checks and the source that reads each, come from the registered workloads' specs (``reads``).
 """
 
 from __future__ import annotations
 
-import glob
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from transferbench import workloads
 from transferbench.config import layout
 from transferbench.config.run import ConfigError
 
-#: A data entry's kind -> the data_source that reads it.
-SOURCE_OF_KIND = {"text": "tokens", "cifar10": "cifar10"}
 #: Entry keys that are lists (one flag, several values).
 _LISTS = ("files",)
 
@@ -44,10 +43,8 @@ class DataJob:
     def inputs(self) -> list[str]:
         """The local files the data set is made from (so that an edited corpus is prepared again)."""
         spec = dict(self.spec)
-        out = [h for pattern in spec.get("files") or [] for h in sorted(glob.glob(pattern, recursive=True))]
-        if spec.get("root"):
-            out += sorted(glob.glob(f"{spec['root']}/cifar-10-batches-py/*"))
-        return out
+        kind = workloads.data_kinds().get(spec["kind"])
+        return kind.inputs(spec) if kind is not None and kind.inputs is not None else []
 
     def command(self) -> str:
         args = ["--kind", dict(self.spec)["kind"]]
@@ -75,27 +72,29 @@ def workload_data(profile: dict[str, Any], workload: str, spec: dict[str, Any]) 
     if name not in entries:
         known = ", ".join(entries) or "none"
         raise ConfigError(f"workloads.{workload}.data: {name!r} is not an entry of data: (known: {known})")
-    from transferbench import workload_specs
-
-    source = SOURCE_OF_KIND[entries[name]["kind"]]
-    sources = workload_specs.get(workload).sources
-    if source not in sources:
-        raise ConfigError(f"workloads.{workload}.data: {name!r} is {entries[name]['kind']} data, which {workload} "
-                          f"cannot read (its sources: {', '.join(sources)})")
+    wl = workloads.get(workload)
+    kind = entries[name]["kind"]
+    source = next((s for s, k in wl.reads.items() if k.name == kind), None)
+    if source is None:
+        raise ConfigError(f"workloads.{workload}.data: {name!r} is {kind} data, which {workload} cannot read "
+                          f"(its sources: {', '.join(wl.sources)})")
     manifest = layout.data_manifest(str(profile.get("results_dir", "results")), name)
     return ["--data-source", source, "--data-path", manifest], manifest
 
 
 def check_data(profile: dict[str, Any]) -> None:
     """Each entry's keys make sense for its kind; every workload's data: names an entry it can read."""
+    kinds = workloads.data_kinds()
     for name, entry in (profile.get("data") or {}).items():
         where = f"data.{name}"
-        if entry.get("kind") == "text" and not (entry.get("files") or entry.get("dataset")):
-            raise ConfigError(f"{where}: a text corpus needs files or dataset")
-        if entry.get("kind") == "cifar10" and not (entry.get("root") or entry.get("dataset")):
-            raise ConfigError(f"{where}: CIFAR-10 needs root (the python batch directory's parent) or dataset")
-        if entry.get("tokenizer") == "pretrained" and not (entry.get("pretrained") and entry.get("eos_token")):
-            raise ConfigError(f"{where}.tokenizer: 'pretrained' needs pretrained and eos_token")
+        kind = kinds.get(entry.get("kind"))
+        if kind is None:
+            raise ConfigError(f"{where}.kind: unknown value {entry.get('kind')!r}; known kinds are "
+                              f"{', '.join(kinds) or 'none'} (the data kinds the registered workloads read)")
+        problem = kind.check(entry) if kind.check is not None else None
+        if problem:
+            key, sep, rest = problem.partition(": ")
+            raise ConfigError(f"{where}.{key}: {rest}" if sep and key in entry else f"{where}: {problem}")
     for workload, spec in profile["workloads"].items():
         flags, _ = workload_data(profile, workload, spec)
         if flags and {"data_source", "data_path"} & set(spec.get("settings") or {}):

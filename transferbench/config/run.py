@@ -1,5 +1,5 @@
 """One run's configuration: resolving overrides against the settings table (settings.py) and the
-workload registry (workload_specs.py), validated in one place, and the config hash.
+workload registry (workloads/__init__.py), validated in one place, and the config hash.
 
 Pure Python (no torch): the Snakefile and the CLI import it. Every key is the vocabulary of
 docs/design.md §2 and is used verbatim as a CLI flag (``--base-width`` for ``base_width``), a record field and a
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from transferbench import workload_specs
+from transferbench import workloads
 from transferbench.settings import COMMON, RunConfig, Setting, settings_of
 
 #: Keys that do not change what is computed, left out of the config hash.
@@ -35,8 +35,8 @@ class ConfigError(ValueError):
 def settings_for(workload: str) -> dict[str, Setting]:
     """Every setting of ``workload``: the common ones (with the workload's default overrides) and its own."""
     try:
-        spec = workload_specs.get(workload)
-    except workload_specs.UnknownWorkload as exc:
+        spec = workloads.get(workload)
+    except workloads.UnknownWorkload as exc:
         raise ConfigError(str(exc)) from None
     common = {k: replace(s, default=spec.overrides[k]) if k in spec.overrides else s for k, s in COMMON.items()}
     return {**common, **settings_of(spec.settings)}
@@ -154,7 +154,7 @@ def resolve_run_config(overrides: Mapping[str, Any]) -> RunConfig:
         cfg[key] = _coerce(key, value, kind() if kind is not None and setting.default is None else setting.default)
     check_plain("recipe_options", cfg["recipe_options"])
     check_bounds(cfg, settings)
-    problem = workload_specs.get(cfg["workload"]).check
+    problem = workloads.get(cfg["workload"]).check
     if problem is not None and problem(cfg):
         raise ConfigError(problem(cfg))
     # A recipe instance, wd-power[p=0.5], is a recipe of its own: its canonical label is the config's
@@ -174,7 +174,7 @@ def resolve_run_config(overrides: Mapping[str, Any]) -> RunConfig:
         cfg["recipe_options"] = full_options(name, options)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    own = workload_specs.get(cfg["workload"]).settings
+    own = workloads.get(cfg["workload"]).settings
     mine = set(settings_of(own))
     return RunConfig(**{k: v for k, v in cfg.items() if k not in mine},
                      settings=own(**{k: v for k, v in cfg.items() if k in mine}))

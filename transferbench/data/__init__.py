@@ -1,7 +1,7 @@
-"""Generated data for the three workloads (docs/design.md §4): a sparse Markov token stream (llama), synthetic
-10-class images (resnet) and a random teacher network (mlp).
+"""Data any workload can use (docs/design.md §4); each workload's own generator is in its folder
+(``workloads/<name>/data.py``).
 
-numpy only (no torch): the generators return numpy arrays and ``workloads.py`` moves them to torch.
+numpy only (no torch): sources return numpy arrays and ``workloads/build.py`` moves them to torch.
 Determinism on every machine: every random draw comes from ``Generator(PCG64(key))`` with an integer
 tuple ``key`` (never torch's RNG, never Python's ``hash()``):
 
@@ -10,19 +10,13 @@ tuple ``key`` (never torch's RNG, never Python's ``hash()``):
   different seeds see different samples;
 - held-out eval batch i from ``(data_seed, EVAL, i)``: the same for every run, a disjoint stream.
 
-One generator per module: ``markov.py`` (MarkovTokens), ``images.py`` (TemplateImages) and
-``teacher.py`` (TeacherRegression); the shared pieces (stream ids, ``rng``, ``Source``) are in
-``base.py``. Everything is re-exported here: import from ``transferbench.data``.
+``base.py`` holds the shared pieces (stream ids, ``rng``, ``Source``), re-exported here. The prepared
+formats: ``prepared.py`` (manifest and verification), ``tokens.py`` (token windows of a prepared corpus,
+made by prepare_text.py), ``cifar.py`` (CIFAR-10), and ``kinds.py`` (the data kinds a profile may prepare).
 """
 
 from __future__ import annotations
 
 from transferbench.data.base import CALIB, EVAL, TASK, TRAIN, Batch, Source, rng
-from transferbench.data.images import TemplateImages
-from transferbench.data.markov import MarkovTokens
-from transferbench.data.teacher import TeacherRegression
 
-__all__ = [
-    "CALIB", "EVAL", "TASK", "TRAIN", "Batch", "MarkovTokens", "Source", "TeacherRegression", "TemplateImages",
-    "rng",
-]
+__all__ = ["CALIB", "EVAL", "TASK", "TRAIN", "Batch", "Source", "rng"]

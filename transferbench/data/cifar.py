@@ -1,4 +1,5 @@
-"""CIFAR-10 for ``resnet``: prepare it once into uint8 arrays with a manifest, then read batches.
+"""CIFAR-10, for an image workload (data kind ``cifar10``): prepare it once into uint8 arrays with a manifest,
+then read batches.
 
 Preparation reads the standard python-pickle batch directory (``<root>/cifar-10-batches-py``) with
 torchvision's own reader, ``torchvision.datasets.CIFAR10(root, download=False)``. Its md5 check only

@@ -89,3 +89,11 @@ def memmap(manifest: dict[str, Any], name: str) -> np.ndarray:
     meta = manifest["arrays"][name]
     return np.memmap(Path(manifest["path"]).parent / meta["file"], dtype=np.dtype(meta["dtype"]), mode="r",
                      shape=tuple(meta["shape"]))
+
+
+def manifest_of(cfg: Any) -> str:
+    """The prepared data set's manifest.json of a run config (its ``data_path``); DataError if it has none."""
+    if not cfg.data_path:
+        raise DataError(f"data_path: data_source {cfg.data_source!r} reads a prepared data set; give its "
+                        "manifest.json (transferbench prepare-data)")
+    return str(cfg.data_path)

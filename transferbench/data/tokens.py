@@ -1,4 +1,5 @@
-"""llama's real-data source: fixed-length windows of a prepared token corpus (prepare_text.py).
+"""A language model's real-data source (data kind ``text``): fixed-length windows of a prepared token corpus
+(prepare_text.py).
 
 Training windows start at positions drawn from ``(data_seed, TRAIN, seed, step)``, so a run's batches
 are a pure function of its seed and step, as with the generated stream: bit-reproducible and

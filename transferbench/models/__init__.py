@@ -1,5 +1,5 @@
-"""The three models (llama, resnet, mlp) and the helper that turns a model's role assignment into
-``param_specs`` (``models.specs``).
+"""What every workload's model shares: the helper that turns a model's role assignment into ``param_specs``
+(``models.specs``). The models themselves live in their workloads' folders (``workloads/<name>/model.py``).
 
 Models know no recipe (docs/design.md §3): each one only says which of its modules are the ``input`` and
 ``output`` layers; every other matrix is ``hidden`` and every 1-D parameter is ``vector``. The true
@@ -8,9 +8,6 @@ fan_in of each matrix is read off its module, so it can never disagree with the 
 
 from __future__ import annotations
 
-from transferbench.models.llama import Llama
-from transferbench.models.mlp import NormalizedMLP
-from transferbench.models.resnet import ResNet
 from transferbench.models.specs import fan_in_of, specs_from_roles
 
-__all__ = ["Llama", "NormalizedMLP", "ResNet", "fan_in_of", "specs_from_roles"]
+__all__ = ["fan_in_of", "specs_from_roles"]

@@ -1,7 +1,6 @@
 """The helper that turns a model's role assignment into ``param_specs`` (models/__init__.py re-exports it).
 
-Its own module, not the package's ``__init__``: the models import it from a module that does not import them
-(the ``__init__`` imports the models, so taking it from there was an import cycle, tests/test_layers.py).
+Every workload's model (``workloads/<name>/model.py``, a plugin's too) imports it from here.
 """
 
 from __future__ import annotations

@@ -17,9 +17,15 @@ JOB_BY_KEY = {j.key: j for j in JOBS}
 # most K of them at once, and each claims a free GPU itself (devices.py; its --gpu-locks comes from config/grid.py).
 # On SLURM the executor turns it into a GPU request. The device may be set per workload (its settings).
 GPU_WORKLOADS = {j.workload for j in JOBS if "--gpu-locks" in j.args}
-# Start the longest jobs first so the last minutes are not one core busy and one idle: each workload's
-# spec says its priority (llama lines are the longest). This is why there is one rule per workload.
-from transferbench import workload_specs
+# One rule per workload, each with what its spec (transferbench/workloads/<name>/__init__.py) says:
+# - priority: the longest jobs start first, so the last minutes are not one core busy and one idle;
+# - the cluster resources of one of its jobs (slurm_partition, runtime in minutes, mem_mb), which a workflow
+#   profile's set-resources for train_<workload> overrides (workflow/profiles/slurm/config.yaml);
+# - on SLURM, SIGTERM ten minutes before the time limit, so that a large model's checkpoint is written in
+#   time (the train process saves one on SIGTERM, docs/design.md §5; the profile's comments say more).
+from transferbench import workloads
+
+TRAIN_SIGNAL = "'--signal=TERM@600'"
 
 for _workload in WORKLOADS:
 
@@ -38,9 +44,11 @@ for _workload in WORKLOADS:
             # exactly this workload's jobs: a stale or mistyped target has no rule rather than a KeyError
             job="|".join(re.escape(j.key) for j in JOBS if j.workload == _workload),
         threads: int(config.get("threads", 1))
-        priority: workload_specs.get(_workload).priority
+        priority: workloads.get(_workload).priority
         resources:
             **({"gpu": 1} if _workload in GPU_WORKLOADS else {}),
+            **workloads.get(_workload).resources,
+            slurm_extra=TRAIN_SIGNAL,
         conda:
             "../envs/transferbench.yaml"
         # params.cmd is a whole command (not quoted as one word): grid.Job quoted each of its arguments

@@ -5,11 +5,14 @@ Width scaling follows docs/design.md §2: the head dimension is fixed, so the nu
 and the attention scale 1/sqrt(head_dim) does not change with width; the SwiGLU hidden size is exactly
 ``ffn_ratio * width``. The model knows no recipe: the recipe's readout multiplier arrives as the plain
 number ``output_mult`` (logits = output_mult * head(norm(h))).
+
+``build(cfg, output_mult)`` is the spec's model builder.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +20,9 @@ from torch import nn
 
 from transferbench.models.specs import specs_from_roles
 from transferbench.roles import ParamSpec
+
+if TYPE_CHECKING:
+    from transferbench.settings import RunConfig
 
 
 def rope_tables(seq_len: int, inv_freq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,6 +104,10 @@ class Llama(nn.Module):
     trainer re-initialises them per recipe.
     """
 
+    #: its name before it moved here (workloads/), kept in the trainer fingerprint (shared.py) so that earlier
+    #: fingerprints stand
+    fingerprint_name = "transferbench.models.llama.Llama"
+
     def __init__(
         self,
         vocab_size: int,
@@ -145,3 +155,10 @@ class Llama(nn.Module):
         for i, block in enumerate(self.blocks):
             out += [(f"blocks.{i}.attn", block.attn), (f"blocks.{i}.mlp", block.mlp)]
         return out
+
+
+def build(cfg: RunConfig, output_mult: float) -> nn.Module:
+    """The spec's model builder: the decoder of a resolved run config."""
+    own = cfg.settings
+    return Llama(own.vocab_size, int(cfg.width), int(cfg.depth), head_dim=own.head_dim, ffn_ratio=own.ffn_ratio,
+                 rope_base=own.rope_base, output_mult=output_mult)

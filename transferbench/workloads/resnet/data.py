@@ -1,16 +1,18 @@
 """resnet's data: ``TemplateImages``, synthetic class-template images (smooth random templates with a
-class colour, shifted, flipped, mixed with a distractor, cluttered and noised)."""
+class colour, shifted, flipped, mixed with a distractor, cluttered and noised); and the spec's source
+builders: ``image_source`` (generated) and ``cifar_source`` (prepared CIFAR-10)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from transferbench.data.base import TASK, Batch, Source, rng
 
-# -- resnet: synthetic class-template images ----------------------------------------------------------
+if TYPE_CHECKING:
+    from transferbench.settings import RunConfig
 
 
 class TemplateImages(Source):
@@ -110,3 +112,18 @@ def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     mat[np.arange(n_out), lo] = 1.0 - frac
     mat[np.arange(n_out), lo + 1] = frac
     return mat
+
+
+def image_source(cfg: RunConfig) -> Source:
+    """The spec's ``generated`` source: template images of a resolved run config."""
+    return TemplateImages(cfg.settings.image_size, cfg.settings.num_classes, int(cfg.batch_size),
+                          noise=cfg.settings.image_noise, data_seed=int(cfg.data_seed))
+
+
+def cifar_source(cfg: RunConfig) -> Source:
+    """The spec's ``cifar10`` source: prepared CIFAR-10 (data kind ``cifar10``)."""
+    from transferbench.data.cifar import CifarImages
+    from transferbench.data.prepared import manifest_of
+
+    return CifarImages(manifest_of(cfg), cfg.settings.image_size, cfg.settings.num_classes, int(cfg.batch_size),
+                       augment=cfg.settings.augment, data_seed=int(cfg.data_seed))

@@ -1,16 +1,18 @@
 """llama's data: ``MarkovTokens``, a sparse Markov chain of order k with Zipfian token popularity,
-with its exact entropy rate and the optimal loss of a batch row (and the helpers they need)."""
+with its exact entropy rate and the optimal loss of a batch row (and the helpers they need); and the
+spec's source builders: ``markov_source`` (generated) and ``token_source`` (a prepared text corpus)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from transferbench.data.base import TASK, Batch, Source, rng
 
-# -- llama: sparse Markov chain with Zipfian popularity -----------------------------------------------
+if TYPE_CHECKING:
+    from transferbench.settings import RunConfig
 
 
 class MarkovTokens(Source):
@@ -163,3 +165,19 @@ def _merge_duplicates(succ: np.ndarray, prob: np.ndarray) -> np.ndarray:
     out = np.empty_like(prob)
     np.put_along_axis(out, order, merged_sorted, axis=1)
     return out
+
+
+def markov_source(cfg: RunConfig) -> Source:
+    """The spec's ``generated`` source: the Markov token stream of a resolved run config."""
+    own = cfg.settings
+    return MarkovTokens(own.vocab_size, own.seq_len, cfg.batch_size, order=own.markov_order,
+                        branching=own.markov_branching, zipf_exponent=own.zipf_exponent, data_seed=cfg.data_seed)
+
+
+def token_source(cfg: RunConfig) -> Source:
+    """The spec's ``tokens`` source: windows of a prepared text corpus (data kind ``text``)."""
+    from transferbench.data.prepared import manifest_of
+    from transferbench.data.tokens import TokenWindows
+
+    return TokenWindows(manifest_of(cfg), cfg.settings.seq_len, int(cfg.batch_size), cfg.settings.vocab_size,
+                        data_seed=int(cfg.data_seed))

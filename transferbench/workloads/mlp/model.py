@@ -10,9 +10,13 @@ could verify; ours is plain (non-residual) with ReLU. ``residual=True`` gives h 
 RMSNorm(h)). The plain stack is the default: it is the literal "stack of normalized linear layers",
 and at the default depth 3 it trained as well as the residual variant in our check (teacher data,
 400 steps, lrs 2^-11..2^-5: within 0.02 MSE at width 64, and better at width 256, 0.101 vs 0.110).
+
+``build(cfg, output_mult)`` is the spec's model builder.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +24,9 @@ from torch import nn
 
 from transferbench.models.specs import specs_from_roles
 from transferbench.roles import ParamSpec
+
+if TYPE_CHECKING:
+    from transferbench.settings import RunConfig
 
 
 class NormLinear(nn.Module):
@@ -40,6 +47,10 @@ class NormalizedMLP(nn.Module):
     Roles (docs/design.md §2): first layer = input (fan_in in_dim, fixed), hidden layers = hidden, readout =
     output, RMSNorm gains = vector.
     """
+
+    #: its name before it moved here (workloads/), kept in the trainer fingerprint (shared.py) so that earlier
+    #: fingerprints stand
+    fingerprint_name = "transferbench.models.mlp.NormalizedMLP"
 
     def __init__(
         self,
@@ -76,3 +87,9 @@ class NormalizedMLP(nn.Module):
     def sublayers(self) -> list[tuple[str, nn.Module]]:
         """Each hidden layer: input h (un-normalised), output relu(W RMSNorm(h))."""
         return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers)]
+
+
+def build(cfg: RunConfig, output_mult: float) -> nn.Module:
+    """The spec's model builder: the normalized MLP of a resolved run config."""
+    return NormalizedMLP(cfg.settings.in_dim, int(cfg.width), cfg.settings.out_dim, int(cfg.depth),
+                         output_mult=output_mult)

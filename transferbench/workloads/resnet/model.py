@@ -5,9 +5,13 @@ Stem conv3x3(3 -> w) + BN + ReLU; three stages of ``depth`` BasicBlocks with w, 
 pool; ``output_mult`` times the pooled features, then Linear(4w -> num_classes) with bias: the
 multiplier scales the readout's input, not its bias, as mup's MuReadout does. Convs have no bias (BN follows).
 Width means the channels of stage 1 (docs/design.md §4). The model knows no recipe.
+
+``build(cfg, output_mult)`` is the spec's model builder.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +19,9 @@ from torch import nn
 
 from transferbench.models.specs import specs_from_roles
 from transferbench.roles import ParamSpec
+
+if TYPE_CHECKING:
+    from transferbench.settings import RunConfig
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int) -> list[nn.Module]:
@@ -56,6 +63,10 @@ class ResNet(nn.Module):
     hidden, classifier weight = output, BN weights/biases and the classifier bias = vector (BN starts
     at weight 1, bias 0; the classifier bias at 0).
     """
+
+    #: its name before it moved here (workloads/), kept in the trainer fingerprint (shared.py) so that earlier
+    #: fingerprints stand
+    fingerprint_name = "transferbench.models.resnet.ResNet"
 
     def __init__(
         self,
@@ -103,3 +114,8 @@ class ResNet(nn.Module):
             for i, stage in enumerate(self.stages)
             for j, block in enumerate(stage)
         ]
+
+
+def build(cfg: RunConfig, output_mult: float) -> nn.Module:
+    """The spec's model builder: the ResNet of a resolved run config."""
+    return ResNet(int(cfg.width), int(cfg.depth), num_classes=cfg.settings.num_classes, output_mult=output_mult)

@@ -1,16 +1,17 @@
 """mlp's data: ``TeacherRegression``, regression on a fixed random tanh teacher network with
-standardised outputs and Gaussian label noise."""
+standardised outputs and Gaussian label noise; and the spec's source builder ``teacher_source``."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from transferbench.data.base import CALIB, TASK, Batch, Source, rng
 
-# -- mlp: random teacher network ----------------------------------------------------------------------
+if TYPE_CHECKING:
+    from transferbench.settings import RunConfig
 
 
 class TeacherRegression(Source):
@@ -75,3 +76,10 @@ class TeacherRegression(Source):
             "teacher_activation": "tanh", "teacher_gain": self.gain, "label_noise": self.label_noise,
             "noise_floor": self.label_noise**2, "target_variance": 1.0 + self.label_noise**2,
         }
+
+
+def teacher_source(cfg: RunConfig) -> Source:
+    """The spec's ``generated`` source: the teacher regression of a resolved run config."""
+    return TeacherRegression(cfg.settings.in_dim, cfg.settings.out_dim, int(cfg.batch_size),
+                             teacher_width=cfg.settings.teacher_width, teacher_depth=cfg.settings.teacher_depth,
+                             label_noise=cfg.settings.label_noise, data_seed=int(cfg.data_seed))
