@@ -61,5 +61,6 @@ def test_architecture_names_no_missing_module() -> None:
 
 
 def test_the_check_itself() -> None:
-    assert _named("`config/grid.py`, `recipes/` and `train.py`; not `a b`") == {"config/grid.py", "recipes/", "train.py"}
+    named = _named("`config/grid.py`, `recipes/` and `train.py`; not `a b`")
+    assert named == {"config/grid.py", "recipes/", "train.py"}
     assert "config/grid.py" in _modules() and "recipes/" in _modules()
