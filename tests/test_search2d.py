@@ -53,10 +53,11 @@ def true_optimum(width: int, o: tuple[float, float], drift: tuple[float, float])
 
 
 @cache  # several tests replay the same scenarios: the results are read, never changed
-def replay(o: tuple[float, float], drift: tuple[float, float], refine: tuple[float, float] = (0.5, 0.5),
+def replay(o: tuple[float, float], drift: tuple[float, float], refine: tuple[float, float] = (0.5, 0.0),
            pattern: str = "square", start: tuple[float | None, float | None] = (None, None)) -> dict[int, dict]:
     """The search as the DAG runs it (tuning width first, each wider width from the previous one's optimum),
-    and the full grid on the same fine lattices, per width."""
+    and the full grid on the same fine lattices, per width; ``refine`` (lr, wd) defaults to the wd-transfer
+    profile's (lr_refine 0.5, wd_refine 0)."""
     out: dict[int, dict] = {}
     previous = tuning = None
     for w in WIDTHS:
@@ -99,12 +100,12 @@ def test_the_search_finds_the_full_grids_2d_optimum_with_far_fewer_runs() -> Non
             assert abs(r["fitted"][0][0] - tx) <= 0.5 and abs(r["fitted"][0][1] - ty) <= 0.5, (o, drift, w)
         counts += [len(r["seen"]) for r in res.values()]
         full += [len(r["full"]) for r in res.values()]
-    lattice_grid = len(LRS) * len(WDS)
     print(f"2-D search: {np.mean(counts):.1f} points per job (max {max(counts)}) against {full[0]} on the full "
-          f"half-octave grid and {lattice_grid} on the 1-octave grid; max |search - grid| optimum: "
-          f"lr {worst[0]:.3f}, wd {worst[1]:.3f} octaves")
+          f"grid of the same lattices (lr every 0.5 octave, wd every octave) and {len(LRS) * len(WDS)} on the "
+          f"1-octave grid; max |search - grid| optimum: lr {worst[0]:.3f}, wd {worst[1]:.3f} octaves")
+    # Measured: 18.4 points per job (max 23) against 168 and 88; the optima identical (0.000, 0.000).
     assert worst[0] <= 0.5 and worst[1] <= 0.5
-    assert max(counts) <= 0.15 * full[0] and np.mean(counts) <= 0.5 * lattice_grid
+    assert max(counts) <= 0.15 * full[0] and np.mean(counts) <= 0.25 * len(LRS) * len(WDS)
 
 
 def test_the_plus_pattern_costs_fewer_runs_but_is_fooled_by_the_diagonal_valley() -> None:
@@ -120,7 +121,7 @@ def test_the_plus_pattern_costs_fewer_runs_but_is_fooled_by_the_diagonal_valley(
 
 def test_the_wd_refinement_is_cheap_and_sharpens_the_wd_optimum() -> None:
     runs, err = {}, {}
-    for refine in ((0.5, 0.5), (0.5, 0.0)):
+    for refine in ((0.5, 0.5), (0.5, 0.0)):  # wd_refine 0.5 against the profile's 0
         res = [replay(o, d, refine=refine) for o, d in SCENARIOS]
         runs[refine] = np.mean([len(x["seen"]) for r in res for x in r.values()])
         err[refine] = max(abs(x["fitted"][0][1] - true_optimum(w, o, d)[1])
@@ -135,7 +136,10 @@ def test_an_optimum_beyond_the_lattice_is_an_edge_as_on_the_full_grid() -> None:
         assert r["fitted"][1] == r["grid"][1] == (False, True)  # lr resolved, wd an edge
         assert r["fitted"][0][1] == r["grid"][0][1] == WDS[-1]
         assert abs(r["fitted"][0][0] - r["grid"][0][0]) <= 0.5
-    assert max(len(r["seen"]) for r in res.values()) <= 0.15 * len(res[32]["full"])
+    counts = [len(r["seen"]) for r in res.values()]
+    print(f"edge surface: points per job {counts} against {len(res[32]['full'])} on the full grid")
+    # Measured: [28, 10, 12]: the tuning width walks 4 octaves in wd from the lattice's middle to its edge.
+    assert max(counts) <= 0.2 * len(res[32]["full"])
 
 
 def test_a_wider_width_starts_where_the_drift_points_and_that_saves_runs() -> None:

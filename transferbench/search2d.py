@@ -22,7 +22,8 @@ The policy, on the seed-mean capped loss (search.capped: a diverged run counts a
 The neighbourhood (``pattern``) is the 3x3 square (8 neighbours) by default. The "+" pattern (4
 neighbours) trains fewer points per step but stops wherever the argmin beats its axis neighbours, which a
 diagonal valley (the loss depends much on lr x wd, fit2d.py) fools; the replay test measures both (its
-printout; docs/design.md §6): the square finds the full grid's optimum on every surface, the "+" does not.
+printout; docs/design.md §6): the square finds the full grid's optimum on every surface with 18.4 points a
+job (of 168), the "+" 11.1 points but up to 0.69 octave off.
 
 The prediction: the tuning (base) width starts at (``start_lr``, ``start_wd``) if given, else the
 lattices' middles; every wider width at the previous width's argmin moved, on each axis, by the drift
