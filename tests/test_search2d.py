@@ -143,7 +143,7 @@ def test_an_optimum_beyond_the_lattice_is_an_edge_as_on_the_full_grid() -> None:
 
 
 def test_a_wider_width_starts_where_the_drift_points_and_that_saves_runs() -> None:
-    o, drift = (-6.3, -1.4), (-1.0, 0.5)
+    o, drift = (-4.0, 2.0), (-1.0, 0.5)  # far from the lattices' middle (-7, -0.5)
     res = replay(o, drift)
     first = res[WIDTHS[0]]["plan"]
     assert first.start == ((LRS[0] + LRS[-1]) / 2, (WDS[0] + WDS[-1]) / 2) and first.transfer is None
@@ -152,6 +152,18 @@ def test_a_wider_width_starts_where_the_drift_points_and_that_saves_runs() -> No
     # the third width starts from the second's argmin plus the drift seen between the first two
     a0, a1 = (search2d.argmin(res[w]["seen"]) for w in WIDTHS[:2])
     assert later.start == (2 * a1[0] - a0[0], 2 * a1[1] - a0[1])
+    # starting every width at the lattices' middle instead (no previous width) trains more
+    blind = 0
+    for w in WIDTHS[1:]:
+        plan = search2d.make_plan(LRS, WDS, w, None, {"fitted_opt": res[WIDTHS[0]]["fitted"][0]}, w == WIDTHS[-1],
+                                  refine_lr=0.5)
+        seen: dict = {}
+        while todo := search2d.next_points(plan, seen):
+            seen.update({p: mean_surface(w, o, drift)(p) for p in todo})
+        blind += len(seen)
+    informed = sum(len(res[w]["seen"]) for w in WIDTHS[1:])
+    print(f"wider widths' points: {informed} from the drift's prediction, {blind} from the lattices' middle")
+    assert informed < 0.7 * blind  # measured 35 against 58
 
 
 def test_the_transferred_point_is_bracketed_so_it_is_read_without_extrapolation() -> None:
