@@ -203,13 +203,12 @@ def _check_runs(workload: str, spec: dict[str, Any], profile: dict[str, Any], re
     extra = sorted(set(spec.get("width_settings") or {}) - {int(w) for w in spec["widths"]})
     if extra:
         raise ConfigError(f"workloads.{workload}.width_settings: width {extra[0]} is not in widths")
-    grid = ((r, w, x, wd, s) for r, w, (x, wd), s in itertools.product(
-        spec.get("recipes") or recipes, spec["widths"], lr_wd_pairs(profile, workload),
-        spec.get("seeds") or profile["seeds"]))
+    grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], lr_wd_pairs(profile, workload),
+                             spec.get("seeds") or profile["seeds"])
     flags, _ = workload_data(profile, workload, spec)  # data: NAME sets data_source and data_path
     data = {flags[i].lstrip("-").replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)}
     try:
-        for recipe, width, log2_lr, wd, seed in grid:
+        for recipe, width, (log2_lr, wd), seed in grid:
             resolve_run_config({
                 "workload": workload, "recipe": recipe, "recipe_options": profile_options(options, recipe),
                 "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
