@@ -23,7 +23,7 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {}
 ANALYSIS = {"metrics", "aggregate", "headline", "leaderboard", "board_render", "boards", "plots", "plots_exponents",
             "plots_transfer", "citation", "findings", "claims", "regime", "ties", "exponents", "wd_exponent",
             "crossfit", "invariance", "mcs", "validate", "cli_analysis"}
-TRAINING = ["train", "line", "search"]
+TRAINING = ["train", "line", "search", "line2d", "search2d", "fit2d"]
 #: Third-party analysis libraries, likewise never on the training path (catches a new analysis module too).
 ANALYSIS_LIBS = {"pandas", "matplotlib", "seaborn", "scipy"}
 #: Modules that read a file outside the package through a path built from ``__file__``.

@@ -70,14 +70,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     a search reads, and any records already there. A finished run is never lost to a bad input, and
     never silently replaced."""
     from transferbench.line import Line, write_manifest
+    from transferbench.line2d import Line2D
 
-    line = Line(
+    common = dict(
         settings=_overrides(args, skip=("log2_lr", "seed")), seeds=list(args.seed), log2_lrs=list(args.log2_lr),
         out=args.out, lr_search=args.lr_search, previous=args.previous, tuning=args.tuning, widest=args.widest,
         start=args.log2_lr_start, lr_refine=args.lr_refine,
         shared_dir=Path(args.shared_dir) if args.shared_dir else None,
         force=args.force, replace=args.replace, progress=args.progress,
     )
+    if args.wd_search == "adaptive":  # the 2-D lr x wd search (search2d.py)
+        line: Line = Line2D(**common, log2_wds=tuple(args.log2_wd or ()), wd_start=args.log2_wd_start,
+                            wd_refine=args.wd_refine)
+    elif args.log2_wd or args.log2_wd_start is not None or args.wd_refine:
+        raise ConfigError("log2_wd: --log2-wd, --log2-wd-start and --wd-refine are used with --wd-search adaptive only")
+    else:
+        line = Line(**common)
     line.check()
     first = next(iter(line.configs.values()))
     # BLAS thread pools must be sized before numpy/torch load: 1-thread jobs side by side are the
@@ -196,6 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--previous", help="adaptive: the manifest of the next narrower width's line")
     p.add_argument("--tuning", help="adaptive: the manifest of the tuning width's line (its optimum is transferred)")
     p.add_argument("--widest", action="store_true", help="adaptive: also train the lr sensitivity's window")
+    p.add_argument("--wd-search", choices=("grid", "adaptive"), default="grid",
+                   help="grid: train at the one --wd; adaptive: search log2 lr x log2 wd together on the --log2-lr "
+                        "and --log2-wd lattices (needs --lr-search adaptive and no --wd; docs/design.md §6)")
+    p.add_argument("--log2-wd", type=float, nargs="+", metavar="Y",
+                   help="wd-search adaptive: the lattice of log2 base wd (the wd as --wd means it, which each recipe "
+                        "scales with width by its own rule)")
+    p.add_argument("--log2-wd-start", type=float,
+                   help="wd-search adaptive: predicted log2 wd optimum at the first width (default: the "
+                        "lattice's middle)")
+    p.add_argument("--wd-refine", type=float, default=0.0, metavar="OCTAVES",
+                   help="wd-search adaptive: as --lr-refine, on the wd axis (default 0: the wd lattice only; not in "
+                        "the config hash)")
     p.add_argument("--shared-dir", help="train each distinct run once: map trainer fingerprints to records here")
     p.add_argument("--gpu-locks", help="a CUDA run claims a free GPU through lock files here (the DAG: "
                    "RESULTS/locks/gpu; default: a directory per user in the temp directory)")

@@ -131,7 +131,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     all_jobs = jobs(profile)
     for job in all_jobs:
         print(job.command())
-    runs = sum(len(j.log2_lrs) for j in all_jobs)
+    runs = sum(len(j.log2_lrs) * max(len(j.log2_wds), 1) for j in all_jobs)  # lattice points (2-D: lr x wd)
     log.info("%s: %d jobs, %d runs", args.configfile, len(all_jobs), runs)
     return 0
 

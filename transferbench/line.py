@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,17 +95,28 @@ class Line:
         # torch loads here, before any run's lock is taken: a Ctrl-C during `import torch` could leave its
         # thread pools half made, and the interpreter hung at exit (seen once in CI) instead of exiting 130.
         import transferbench.train  # noqa: F401
-        done: dict[tuple[int, float], dict[str, Any]] = {}
-        plan = self.plan() if self.lr_search == "adaptive" else None
-        means: dict[float, float] = {}
-        todo = sorted(self.log2_lrs) if plan is None else search.next_lrs(plan, means)
+        done: dict[tuple, dict[str, Any]] = {}
+        step = self._stepper()
+        means: dict[Any, float] = {}
+        todo = step(means)
         while todo:
-            self._batch([(s, x) for x in todo for s in self.seeds], done)
+            self._batch([self._key(s, x) for x in todo for s in self.seeds], done)
             for x in todo:
-                losses = [done[s, x]["capped"] for s in self.seeds]
+                losses = [done[self._key(s, x)]["capped"] for s in self.seeds]
                 means[x] = sum(losses) / len(losses)
-            todo = [] if plan is None else search.next_lrs(plan, means)
+            todo = step(means)
         return self._manifest(done, means)
+
+    def _stepper(self) -> Callable[[dict[Any, float]], list[Any]]:
+        """means so far -> the points to train next (empty: done). A grid line trains every lr at once."""
+        if self.lr_search != "adaptive":
+            return lambda means: [] if means else sorted(self.log2_lrs)
+        plan = self.plan()
+        return lambda means: search.next_lrs(plan, means)
+
+    def _key(self, seed: int, point: Any) -> tuple:
+        """A run's key in configs and dirs: (seed, log2_lr) here, (seed, log2_lr, log2_wd) in line2d.py."""
+        return (seed, point)
 
     def _batch(self, pending: list[tuple[int, float]], done: dict) -> None:
         for wait in (False, True):  # first pass: skip what another process is training; then wait for it
@@ -133,12 +145,13 @@ class Line:
                 return None
         s = record["summary"]
         log.info(
-            "%s %s d=%d seed=%d log2_lr=%s: eval %.4f diverged=%s%s -> %s",
+            "%s %s d=%d seed=%d log2_lr=%s wd=%s: eval %.4f diverged=%s%s -> %s",
             cfg.workload,
             cfg.recipe,
             cfg.width,
             cfg.seed,
             fmt(cfg.log2_lr),
+            fmt(cfg.wd),
             s["eval_loss"] if s["eval_loss"] is not None else math.nan,
             s["diverged"],
             f" (shared with {record['shared_with']})" if record.get("shared_with") else f" ({s['wall_time']:.1f}s)",
@@ -196,6 +209,7 @@ def _entry(cfg: RunConfig, path: Path, record: dict[str, Any]) -> dict[str, Any]
     return {
         "seed": cfg.seed,
         "log2_lr": cfg.log2_lr,
+        "wd": cfg.wd,
         "record": str(path),
         "config_hash": config_hash(cfg),
         "shared_with": record.get("shared_with"),

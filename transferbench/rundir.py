@@ -16,13 +16,15 @@ from transferbench.config.grid import fmt
 log = logging.getLogger("transferbench")
 
 
-def run_dirs(template: str, configs: list[Any], several_seeds: bool = False) -> list[Path]:
-    """The run directory of every config: ``template`` with {log2_lr} and {seed} filled in, all distinct."""
+def run_dirs(template: str, configs: list[Any], several_seeds: bool = False, several_wds: bool = False
+             ) -> list[Path]:
+    """The run directory of every config: ``template`` with {log2_lr}, {seed} and (a 2-D lr x wd search,
+    line2d.py) {wd} filled in, all distinct."""
     import string
 
     if not template:
         raise ConfigError("out: empty")
-    allowed = ("log2_lr", "seed")
+    allowed = ("log2_lr", "seed", "wd") if several_wds else ("log2_lr", "seed")
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
@@ -38,7 +40,9 @@ def run_dirs(template: str, configs: list[Any], several_seeds: bool = False) -> 
         raise ConfigError("out: with several --log2-lr values, --out must contain '{log2_lr}'")
     if several_seeds and "seed" not in names:
         raise ConfigError("out: with several --seed values, --out must contain '{seed}'")
-    outs = [Path(template.format(log2_lr=fmt(cfg["log2_lr"]), seed=cfg["seed"])) for cfg in configs]
+    if several_wds and "wd" not in names:
+        raise ConfigError("out: with --wd-search adaptive, --out must contain '{wd}'")
+    outs = [Path(template.format(log2_lr=fmt(cfg["log2_lr"]), seed=cfg["seed"], wd=fmt(cfg["wd"]))) for cfg in configs]
     for i, out in enumerate(outs):
         if out in outs[:i]:
             a, b = configs[outs.index(out)]["log2_lr"], configs[i]["log2_lr"]

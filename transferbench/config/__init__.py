@@ -5,6 +5,7 @@
 - ``run.py``: one run's settings resolved against the settings table and the workload registry, checked,
   and their config hash (``ConfigError`` names the key and the value);
 - ``grid.py``: the profile's train jobs (sweep lines or single runs, adaptive search's dependencies);
+- ``search_keys.py``: the searches' keys (``lr_refine``'s check; ``wd_search``, ``log2_wds``: the 2-D search);
 - ``data_grid.py``: the profile's prepare_data jobs and what a workload that reads one passes to train;
 - ``layout.py``: every path under ``results_dir``.
 

@@ -6,7 +6,8 @@ the 3 s torch import is paid once per line, not once per run), or one run per jo
 says ``sweep_per_job: false`` (GPU clusters). With ``lr_search: adaptive`` a line chooses its own lrs
 from the profile's ``log2_lrs`` (search.py) and needs the manifest of the next narrower width's line
 (its start) and of the tuning width's (the transferred lr): a job's ``needs``; ``lr_refine`` reaches it
-as ``--lr-refine``.
+as ``--lr-refine``. With ``wd_search: adaptive`` (config/wd_search.py) a job is one (workload, recipe,
+width) searching log2 lr x log2 wd (search2d.py), with the same ``needs``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from transferbench.config import layout
 from transferbench.config.data_grid import workload_data
-from transferbench.config.run import ConfigError
+from transferbench.config.search_keys import check_lr_refine, wd_refine, wd_search
 from transferbench.recipes.instance import profile_options, slug
 from transferbench.record import RECORD_NAME
 
@@ -57,12 +58,17 @@ class Job:
     #: A side study outside the lr sweep (``invariance``): its lines live under runs/{study}/ and its
     #: records stay out of runs.csv (invariance.py reads them).
     study: str = ""
+    #: The 2-D lr x wd search (``wd_search: adaptive``, search2d.py): the log2 wd lattice it searches; then
+    #: ``wd`` is only the search's start (what cost estimates train at), never in a path.
+    log2_wds: tuple[float, ...] = ()
 
     @property
     def line(self) -> str:
         """Path fragment of the sweep line: {workload}/{recipe}/w{width}_wd{wd}, the recipe as a path
-        component (``wd-power[p=0.5]`` -> ``wd-power@p=0.5``, recipes/instance.py)."""
-        line = f"{self.workload}/{slug(self.recipe)}/w{self.width}_wd{fmt(self.wd)}"
+        component (``wd-power[p=0.5]`` -> ``wd-power@p=0.5``, recipes/instance.py); a 2-D job's
+        {workload}/{recipe}/w{width}, whose runs each add their own _wd{wd} (:meth:`record`)."""
+        line = f"{self.workload}/{slug(self.recipe)}/w{self.width}"
+        line = line if self.log2_wds else f"{line}_wd{fmt(self.wd)}"
         return f"{self.study}/{line}" if self.study else line
 
     @property
@@ -70,20 +76,24 @@ class Job:
         """What names the job in paths: its sweep line, plus _s{seed}/lr{log2_lr} for a one-run job."""
         return f"{self.line}_s{self.seeds[0]}/lr{fmt(self.log2_lrs[0])}" if self.per_run else self.line
 
-    def _run_dir(self, seed: int | str, log2_lr: str) -> str:
-        return layout.run_dir(self.results_dir, self.line, seed, log2_lr)
+    def _run_dir(self, seed: int | str, log2_lr: str, wd: str | None = None) -> str:
+        line = f"{self.line}_wd{wd}" if self.log2_wds else self.line
+        return layout.run_dir(self.results_dir, line, seed, log2_lr)
 
-    def record(self, log2_lr: float, seed: int | None = None) -> str:
-        return f"{self._run_dir(self.seeds[0] if seed is None else seed, fmt(log2_lr))}/{RECORD_NAME}"
+    def record(self, log2_lr: float, seed: int | None = None, log2_wd: float | None = None) -> str:
+        """A run's record; a 2-D job's run also by its log2 wd (default the job's start)."""
+        wd = fmt(2.0**log2_wd if log2_wd is not None else self.wd) if self.log2_wds else None
+        return f"{self._run_dir(self.seeds[0] if seed is None else seed, fmt(log2_lr), wd)}/{RECORD_NAME}"
 
     @property
     def records(self) -> list[str]:
-        """Every record a grid job writes (an adaptive job's are listed in its manifest)."""
-        return [self.record(x, s) for s in self.seeds for x in self.log2_lrs]
+        """Every record a grid job writes (an adaptive job's are listed in its manifest; here its lattice's)."""
+        wds = self.log2_wds or (None,)
+        return [self.record(x, s, y) for s in self.seeds for x in self.log2_lrs for y in wds]
 
     @property
     def out_template(self) -> str:
-        return self._run_dir("{seed}", "{log2_lr}")
+        return self._run_dir("{seed}", "{log2_lr}", "{wd}")
 
     @property
     def manifest(self) -> str:
@@ -96,19 +106,6 @@ class Job:
 
     def command(self) -> str:
         return "python -m transferbench train " + " ".join(shlex.quote(a) for a in self.args)
-
-
-def check_lr_refine(value: Any, where: str = "lr_refine") -> float:
-    """``lr_refine`` as octaves: 0 (no refinement) or a step that divides one octave into whole steps
-    (1, 0.5, 0.25, ...), so the fine points fall on the same places between every pair of octaves."""
-    bad = f"{where}: {value!r} is not 0 or a step that divides one octave into whole steps (0.5, 0.25, ...)"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(bad)
-    if value == 0:
-        return 0.0
-    if not 0 < value <= 1 or abs(1 / value - round(1 / value)) > 1e-6:
-        raise ConfigError(bad)
-    return float(value)
 
 
 def lr_refine(profile: dict[str, Any], workload: str | None = None) -> float:
@@ -159,19 +156,24 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
         tune = tuning_width(spec)
         # Adaptive lines run in width order from the tuning width: each starts from the previous one's optimum.
         order = [tune, *sorted(int(w) for w in spec["widths"] if int(w) != tune)]
+        # A 2-D job (wd_search: adaptive) searches the log2_wds lattice: one job per width, not per wd.
+        log2_wds = tuple(float(y) for y in spec["log2_wds"]) if wd_search(profile, workload) == "adaptive" else ()
+        wds = [2.0 ** _wd_start(spec)] if log2_wds else spec["wds"]
         for recipe in spec.get("recipes") or profile["recipes"]:
             options = profile_options(profile.get("recipe_options"), recipe)
-            for wd in spec["wds"]:
+            for wd in wds:
                 previous: Job | None = None
                 tuning: Job | None = None
                 for width in order:
                     settings = run_settings(profile, workload, spec, width)
                     for chunk_seeds, chunk in chunks:
                         job = Job(workload, recipe, width, float(wd), chunk_seeds, chunk, results_dir=results_dir,
-                                  per_run=not per_line, adaptive=adaptive)
+                                  per_run=not per_line, adaptive=adaptive, log2_wds=log2_wds)
+                        wd_args = ["--wd-search", "adaptive", "--log2-wd", *(fmt(y) for y in log2_wds)] if log2_wds \
+                            else ["--wd", fmt(wd)]
                         args = [
                             "--workload", workload, "--recipe", recipe, "--width", str(width),
-                            "--base-width", str(spec["base_width"]), "--wd", fmt(wd),
+                            "--base-width", str(spec["base_width"]), *wd_args,
                             "--seed", *(str(s) for s in chunk_seeds), "--log2-lr", *(fmt(x) for x in chunk),
                         ]
                         for key, value in sorted(settings.items()):
@@ -186,6 +188,10 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                             args += ["--lr-search", "adaptive", "--lr-refine", fmt(refine)]
                             if spec.get("log2_lr_start") is not None and previous is None:
                                 args += ["--log2-lr-start", fmt(spec["log2_lr_start"])]
+                            if log2_wds:
+                                args += ["--wd-refine", fmt(wd_refine(profile, workload))]
+                                if spec.get("log2_wd_start") is not None and previous is None:
+                                    args += ["--log2-wd-start", fmt(spec["log2_wd_start"])]
                             if previous is not None:
                                 args += ["--previous", previous.manifest]
                             if tuning is not None:
@@ -201,6 +207,13 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                     previous = out[-1]
                     tuning = tuning or out[-1]
     return out
+
+
+def _wd_start(spec: dict[str, Any]) -> float:
+    """A 2-D job's representative log2 wd (its ``wd``): the tuning width's start, else the lattice's middle."""
+    lattice = [float(y) for y in spec["log2_wds"]]
+    start = spec.get("log2_wd_start")
+    return float(start) if start is not None else (min(lattice) + max(lattice)) / 2
 
 
 def invariance_jobs(profile: dict[str, Any]) -> list[Job]:

@@ -4,6 +4,7 @@ The train jobs (grid.py), the data jobs (data_grid.py) and the Snakefile's rules
 here, with a Snakemake wildcard such as ``"{job}"`` in place of a name where a rule needs a pattern:
 
     {results_dir}/runs/{line}_s{seed}/lr{log2_lr}/record.json   one run (record.py's RECORD_NAME)
+    {results_dir}/runs/{line}_wd{wd}_s{seed}/lr{log2_lr}/...     one run of a 2-D lr x wd job (its line has no wd)
     {results_dir}/runs/{job}/job.json                            a train job's manifest (its declared output)
     {results_dir}/runs/_trained/                                  runs shared between recipes (shared.py)
     {results_dir}/data/{name}/manifest.json                       a prepared data set

@@ -19,6 +19,7 @@ import yaml
 from transferbench.config.data_grid import check_data, workload_data
 from transferbench.config.grid import PROFILE_RUN_KEYS, fmt, lr_refine, run_settings
 from transferbench.config.run import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
+from transferbench.config.search_keys import check_wd_search, lr_wd_pairs, wd_search
 from transferbench.recipes.instance import profile_options
 
 #: Grid keys of a workload's spec -> the run setting each of their values becomes.
@@ -76,6 +77,7 @@ def check_profile(profile: dict[str, Any]) -> None:
     if profile.get("seeds") is not None:
         _values("seeds", profile["seeds"])
     used = dict.fromkeys(recipes)
+    check_wd_search(profile)  # first: a wd-searched workload gives log2_wds, not wds
     for workload, spec in workloads.items():
         used.update(dict.fromkeys(_check_workload(workload, spec, profile, known)))
     _check_options(profile.get("recipe_options") or {}, used)
@@ -160,7 +162,7 @@ def _check_workload(workload: str, spec: Any, profile: dict[str, Any], known: li
     where = f"workloads.{workload}"
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a mapping, got {spec!r}")
-    for key in ("widths", "log2_lrs", "wds"):
+    for key in ("widths", "log2_lrs", *(("wds",) if wd_search(profile, workload) != "adaptive" else ())):
         if not spec.get(key):
             raise ConfigError(f"{where}.{key}: empty; the grid has no runs")
         _values(f"{where}.{key}", spec[key])
@@ -201,12 +203,12 @@ def _check_runs(workload: str, spec: dict[str, Any], profile: dict[str, Any], re
     extra = sorted(set(spec.get("width_settings") or {}) - {int(w) for w in spec["widths"]})
     if extra:
         raise ConfigError(f"workloads.{workload}.width_settings: width {extra[0]} is not in widths")
-    grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], spec["log2_lrs"], spec["wds"],
+    grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], lr_wd_pairs(profile, workload),
                              spec.get("seeds") or profile["seeds"])
     flags, _ = workload_data(profile, workload, spec)  # data: NAME sets data_source and data_path
     data = {flags[i].lstrip("-").replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)}
     try:
-        for recipe, width, log2_lr, wd, seed in grid:
+        for recipe, width, (log2_lr, wd), seed in grid:
             resolve_run_config({
                 "workload": workload, "recipe": recipe, "recipe_options": profile_options(options, recipe),
                 "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
