@@ -36,6 +36,7 @@ rule metrics:
         wd_exponent_best=f"{T}/wd_exponent_best.csv",
         seed_scores=report(f"{T}/seed_scores.csv", caption="../report/tables.rst", category="Tables"),
         regime=report(f"{T}/regime.csv", caption="../report/tables.rst", category="Tables"),
+        seed_scores_joint=f"{T}/seed_scores_joint.csv",
     log:
         layout.log(R, "metrics"),
     params:
