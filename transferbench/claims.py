@@ -38,6 +38,15 @@ DRIFT_CLAIMS = [
     ("warmup-replacement", "flat", "a warmup in place of muP's lr scaling: the optimal lr transfers", KOS25),
     ("sqrt-d", "flat", "the sqrt(d) weight-decay rule with muP's lr: the optimal lr transfers", FAN25),
 ]
+#: Weight-decay drift claims, tested where a profile sweeps wd (transfer.csv ``wd_drift``, on the *base* wd each
+#: recipe scales by its rule): [Kos25] independent wd (hidden wd x m under muP's lr / m) keeps the optimum put, so
+#: coupled wd (muP's constant wd) needs a larger base wd as width grows; [Fan25] the sqrt(d) rule transfers.
+WD_DRIFT_CLAIMS = [
+    ("mup-independent-wd", "flat", "independent weight decay (wd x m under muP): the optimal wd transfers across "
+     "widths", KOS25),
+    ("mup", "up", "muP with coupled weight decay: the optimal base wd grows with width", KOS25),
+    ("sqrt-d", "flat", "the sqrt(d) weight-decay rule: the optimal wd transfers across widths", FAN25),
+]
 #: (A, B, the claim, its source): A's out-of-sample regret is lower than B's.
 REGRET_CLAIMS = [
     ("mup-independent-wd", "mup", "independent weight decay transfers better than muP's coupled weight decay",
@@ -73,13 +82,16 @@ def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.D
     for (wl, wd), t in transfer.groupby(["workload", "wd"], sort=True):
         base = {"workload": wl, "wd": wd, "in_regime": verdicts.get((wl, float(wd)))}
         by = t.set_index("recipe")
-        for recipe, expect, claim, source in DRIFT_CLAIMS:
-            if recipe not in by.index:
-                continue
-            r = by.loc[recipe]
-            lo, hi = float(r["drift_lo"]), float(r["drift_hi"])
-            rows.append({**base, "claim": claim, "source": source, "statistic": f"drift of {recipe} (oct/doubling)",
-                         "value": float(r["drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
+        for col, table in (("drift", DRIFT_CLAIMS), ("wd_drift", WD_DRIFT_CLAIMS)):
+            for recipe, expect, claim, source in table:
+                if recipe not in by.index or (col == "wd_drift" and not np.isfinite(float(by.loc[recipe].get(
+                        col, np.nan)))):
+                    continue  # the recipe is not run, or (wd drift) one wd is swept
+                r = by.loc[recipe]
+                lo, hi = float(r[f"{col}_lo"]), float(r[f"{col}_hi"])
+                rows.append({**base, "claim": claim, "source": source,
+                             "statistic": f"{col.replace('_', ' ')} of {recipe} (oct/doubling)",
+                             "value": float(r[col]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
         wide = seed_scores[(seed_scores["workload"] == wl) & (seed_scores["wd"] == wd)
                            & seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
         per_seed = wide.pivot_table(index="seed", columns="recipe", values="regret", aggfunc="mean")

@@ -106,8 +106,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             meta[name] = describe(name)
         except RecipeError:
             pass
+    joint = read_table(t / "seed_scores_joint.csv") if (t / "seed_scores_joint.csv").exists() else None
     write_leaderboard(transfer, runs, Path(args.out), recipes_meta=meta, profile=args.profile,
-                      seed_scores=seed_scores, regime=regime)
+                      seed_scores=seed_scores, regime=regime, joint_scores=joint)
     log.info("wrote %s.{md,csv,html}", args.out)
     return 0
 
