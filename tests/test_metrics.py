@@ -251,7 +251,7 @@ def test_weight_decay_optimum_and_drift_from_a_2d_sweep():
 def test_write_metrics_fills_the_wd_table_only_when_wd_is_swept(tmp_path):
     names = [p.name for p in write_metrics(table(quad(lambda w: -5.5)), tmp_path / "a", n_boot=10)]
     assert names == ["optima.csv", "transfer.csv", "optima_wd.csv", "wd_exponent.csv", "wd_exponent_best.csv",
-                     "seed_scores.csv", "regime.csv", "seed_scores_joint.csv"]
+                     "seed_scores.csv", "regime.csv", "seed_scores_joint.csv", "sv_law.csv"]
     assert len(pd.read_csv(tmp_path / "a" / "optima_wd.csv")) == 0  # header only: a fixed DAG output
     assert len(pd.read_csv(tmp_path / "a" / "seed_scores_joint.csv")) == 0
     assert pd.read_csv(tmp_path / "a" / "transfer.csv")["wd_drift"].isna().all()  # a column, empty

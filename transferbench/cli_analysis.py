@@ -64,6 +64,11 @@ def cmd_plots(args: argparse.Namespace) -> int:
     rows, best = (read_table(t / f"{n}.csv") if (t / f"{n}.csv").exists() else None
                   for n in ("wd_exponent", "wd_exponent_best"))
     paths += make_exponent_plots(read_table(t / "transfer.csv"), rows, best, Path(args.out_dir))
+    from transferbench import sv_law
+
+    runs = read_table(t / "runs.csv")
+    law = read_table(t / "sv_law.csv") if (t / "sv_law.csv").exists() else sv_law.sv_law_table(runs)
+    paths.append(sv_law.plot(runs, law, Path(args.out_dir) / "sv_law.png"))
     from transferbench.plots_transfer import make_transfer_plots
 
     scores = read_table(t / "seed_scores.csv") if (t / "seed_scores.csv").exists() else None

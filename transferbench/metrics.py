@@ -33,6 +33,7 @@ from transferbench.fit import (  # noqa: F401  (fitted_min, parabola_optimum, SE
     wider_worse_frac,
 )
 from transferbench.regime import regime_table
+from transferbench.sv_law import sv_law_table
 from transferbench.ties import TIE_COLUMNS, add_tie_columns, regret_rel_samples
 from transferbench.wd_transfer import (  # noqa: F401  (the column lists: re-exported)
     JOINT_SEED_COLUMNS,
@@ -220,8 +221,8 @@ def _every_table(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[Any, ...]:
 
 def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
     """Write optima.csv, transfer.csv, optima_wd.csv, wd_exponent.csv, wd_exponent_best.csv, seed_scores.csv,
-    regime.csv (regime.py) and seed_scores_joint.csv to ``out_dir`` (optima_wd.csv and seed_scores_joint.csv
-    have rows only when two or more positive wd values were swept, wd_transfer.py; the wd_exponent
+    regime.csv (regime.py), seed_scores_joint.csv and sv_law.csv (sv_law.py) to ``out_dir`` (optima_wd.csv and
+    seed_scores_joint.csv have rows only when two or more positive wd values were swept, wd_transfer.py; the wd_exponent
     tables only for ``wd-power[p=...]`` rows, wd_exponent.py; all are always written so the DAG's outputs
     are fixed)."""
     optima, transfer, optima_wd, samples, seed_scores, joint_scores = _every_table(runs, n_boot, seed)
@@ -230,9 +231,10 @@ def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: i
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best", "seed_scores", "regime",
-             "seed_scores_joint")
+             "seed_scores_joint", "sv_law")
     paths = [out_dir / f"{name}.csv" for name in names]
-    tables = (optima, transfer, optima_wd, p_rows, p_best, seed_scores, regime, joint_scores)
+    tables = (optima, transfer, optima_wd, p_rows, p_best, seed_scores, regime, joint_scores,
+              sv_law_table(runs, n_boot, seed))
     for table, path in zip(tables, paths, strict=True):
         table.to_csv(path, index=False)
     return paths

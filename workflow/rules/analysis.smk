@@ -37,6 +37,7 @@ rule metrics:
         seed_scores=report(f"{T}/seed_scores.csv", caption="../report/tables.rst", category="Tables"),
         regime=report(f"{T}/regime.csv", caption="../report/tables.rst", category="Tables"),
         seed_scores_joint=f"{T}/seed_scores_joint.csv",
+        sv_law=report(f"{T}/sv_law.csv", caption="../report/sv_law.rst", category="Weight-decay exponent"),
     log:
         layout.log(R, "metrics"),
     params:
