@@ -90,7 +90,8 @@ def test_findings_say_which_wd_rule_the_data_favour_from_table_cells(made):
     claims = read_table(made / "claims.csv")
     cells = {fmt for col in COLUMNS if col in board for fmt in _formats(board[col])}
     cells |= {f for col in ("value", "lo", "hi") for f in _formats(claims[col])}
-    for number in re.findall(r"[+-]?\d+\.\d+%?", part):
+    bullets = "\n".join(line for line in part.splitlines() if line.startswith("- "))  # the intro quotes FLAT
+    for number in re.findall(r"[+-]?\d+\.\d+%?", bullets):
         assert number in cells, number
     wd_claims = claims[claims["statistic"].str.startswith("wd drift")].set_index("statistic")["verdict"]
     assert wd_claims["wd drift of mup-independent-wd (oct/doubling)"] == "supported"

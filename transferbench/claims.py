@@ -82,16 +82,13 @@ def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.D
     for (wl, wd), t in transfer.groupby(["workload", "wd"], sort=True):
         base = {"workload": wl, "wd": wd, "in_regime": verdicts.get((wl, float(wd)))}
         by = t.set_index("recipe")
-        for col, table in (("drift", DRIFT_CLAIMS), ("wd_drift", WD_DRIFT_CLAIMS)):
-            for recipe, expect, claim, source in table:
-                if recipe not in by.index or (col == "wd_drift" and not np.isfinite(float(by.loc[recipe].get(
-                        col, np.nan)))):
-                    continue  # the recipe is not run, or (wd drift) one wd is swept
-                r = by.loc[recipe]
-                lo, hi = float(r[f"{col}_lo"]), float(r[f"{col}_hi"])
-                rows.append({**base, "claim": claim, "source": source,
-                             "statistic": f"{col.replace('_', ' ')} of {recipe} (oct/doubling)",
-                             "value": float(r[col]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
+        for recipe, expect, claim, source in DRIFT_CLAIMS:
+            if recipe not in by.index:
+                continue
+            r = by.loc[recipe]
+            lo, hi = float(r["drift_lo"]), float(r["drift_hi"])
+            rows.append({**base, "claim": claim, "source": source, "statistic": f"drift of {recipe} (oct/doubling)",
+                         "value": float(r["drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
         wide = seed_scores[(seed_scores["workload"] == wl) & (seed_scores["wd"] == wd)
                            & seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
         per_seed = wide.pivot_table(index="seed", columns="recipe", values="regret", aggfunc="mean")
@@ -102,4 +99,24 @@ def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.D
             rows.append({**base, "claim": claim, "source": source,
                          "statistic": f"regret of {a} minus regret of {b} (paired by seed)", "value": mean,
                          "lo": lo, "hi": hi, "verdict": difference_verdict(lo, hi)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows + _wd_claims(transfer, verdicts), columns=COLUMNS)
+
+
+def _wd_claims(transfer: pd.DataFrame, verdicts: dict) -> list[dict[str, Any]]:
+    """WD_DRIFT_CLAIMS, once per workload that sweeps wd (``wd`` empty: the claim is about every wd; in regime only
+    if the workload is at every wd)."""
+    if "wd_drift" not in transfer:
+        return []
+    rows = []
+    for wl, t in transfer.groupby("workload", sort=True):
+        by = t.drop_duplicates("recipe").set_index("recipe")
+        ins = [v for (w, _), v in verdicts.items() if w == wl]
+        base = {"workload": wl, "wd": np.nan, "in_regime": bool(ins) and all(bool(v) for v in ins)}
+        for recipe, expect, claim, source in WD_DRIFT_CLAIMS:
+            if recipe not in by.index or not np.isfinite(float(by.loc[recipe, "wd_drift"])):
+                continue  # not run, or one wd swept
+            r = by.loc[recipe]
+            lo, hi = float(r["wd_drift_lo"]), float(r["wd_drift_hi"])
+            rows.append({**base, "claim": claim, "source": source, "statistic": f"wd drift of {recipe} (oct/doubling)",
+                         "value": float(r["wd_drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
+    return rows

@@ -80,7 +80,9 @@ def _claims(claims: pd.DataFrame) -> list[str]:
     for (claim, source), g in claims.groupby(["claim", "source"], sort=False):
         lines.append(f"- *{claim}* ({source}):")
         for _, r in g.iterrows():
-            where = (f"{r['workload']} (wd {float(r['wd']):g})" if many else str(r["workload"])) + (
+            every = not finite(r["wd"])  # a weight-decay claim: about every wd swept
+            where = (f"{r['workload']} (every wd)" if every else f"{r['workload']} (wd {float(r['wd']):g})" if many
+                     else str(r["workload"])) + (
                 "" if _yes(r["in_regime"]) is not False else ", out of regime")
             kind = "drift" if str(r["statistic"]).startswith(("drift", "wd drift")) else "regret"
             lines.append(f"  - {where}: **{r['verdict']}**, {r['statistic']} "
