@@ -104,3 +104,16 @@ def _formats(col: pd.Series) -> set[str]:
     values = pd.to_numeric(col, errors="coerce").dropna().to_numpy(float)
     return {fmt(v, k) for v in values for k in ("drift", "loss", "regret", "rel")} | {fmt(v, "drift") for v in
                                                                                      np.round(values, 6)}
+
+
+def test_wd_plots_are_drawn_only_for_workloads_that_sweep_wd(made, tmp_path):
+    from transferbench.metrics import prepared
+    from transferbench.plots_wd import make_wd_plots
+
+    runs = prepared(read_table(made / "runs.csv"))
+    optima_wd, transfer = read_table(made / "optima_wd.csv"), read_table(made / "transfer.csv")
+    paths = make_wd_plots(runs, optima_wd, transfer, tmp_path)
+    assert sorted(p.name for p in paths) == ["optimal_wd_mlp.png", "wd_heatmap_mlp.png"]
+    assert all(p.stat().st_size > 20_000 for p in paths)
+    one = runs[runs["wd"] == WDS[2]]
+    assert make_wd_plots(one, optima_wd.iloc[:0], transfer, tmp_path / "one") == []

@@ -69,6 +69,12 @@ def cmd_plots(args: argparse.Namespace) -> int:
     runs = read_table(t / "runs.csv")
     law = read_table(t / "sv_law.csv") if (t / "sv_law.csv").exists() else sv_law.sv_law_table(runs)
     paths.append(sv_law.plot(runs, law, Path(args.out_dir) / "sv_law.png"))
+    from transferbench.metrics import prepared
+    from transferbench.plots_wd import make_wd_plots
+
+    if (t / "optima_wd.csv").exists():  # workloads that sweep wd: heat maps and the optimal wd (plots_wd.py)
+        paths += make_wd_plots(prepared(runs), read_table(t / "optima_wd.csv"), read_table(t / "transfer.csv"),
+                               Path(args.out_dir))
     from transferbench.plots_transfer import make_transfer_plots
 
     scores = read_table(t / "seed_scores.csv") if (t / "seed_scores.csv").exists() else None

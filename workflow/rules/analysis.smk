@@ -67,6 +67,11 @@ rule plots:
             report(f"{P}/{kind}.png", caption=f"../report/{kind}.rst", category="Weight-decay exponent")
             for kind in EXPONENT_PLOTS
         ],
+        [
+            report(f"{P}/{kind}_{w}.png", caption=f"../report/{kind}.rst", category="Weight-decay transfer")
+            for kind in ("wd_heatmap", "optimal_wd")
+            for w in WD_WORKLOADS
+        ],
     log:
         layout.log(R, "plots"),
     params:
