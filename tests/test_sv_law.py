@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferbench.sv_law import LAW, STEADY_TAU, plot, sv_law_table
+from transferbench.plots_exponents import plot_sv_law as plot
+from transferbench.sv_law import LAW, STEADY_TAU, sv_law_table
 
 
 def sv_runs(a: float, b: float, c: float, wds=(0.01, 0.04, 0.16), noise: float = 0.02, recipes=None,

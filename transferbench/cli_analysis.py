@@ -64,11 +64,12 @@ def cmd_plots(args: argparse.Namespace) -> int:
     rows, best = (read_table(t / f"{n}.csv") if (t / f"{n}.csv").exists() else None
                   for n in ("wd_exponent", "wd_exponent_best"))
     paths += make_exponent_plots(read_table(t / "transfer.csv"), rows, best, Path(args.out_dir))
-    from transferbench import sv_law
+    from transferbench.plots_exponents import plot_sv_law
+    from transferbench.sv_law import sv_law_table
 
     runs = read_table(t / "runs.csv")
-    law = read_table(t / "sv_law.csv") if (t / "sv_law.csv").exists() else sv_law.sv_law_table(runs)
-    paths.append(sv_law.plot(runs, law, Path(args.out_dir) / "sv_law.png"))
+    law = read_table(t / "sv_law.csv") if (t / "sv_law.csv").exists() else sv_law_table(runs)
+    paths.append(plot_sv_law(runs, law, Path(args.out_dir) / "sv_law.png"))
     from transferbench.metrics import prepared
     from transferbench.plots_wd import make_wd_plots
 

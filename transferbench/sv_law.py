@@ -18,12 +18,10 @@ coefficient (AdamW's, per-step decay eta·lambda) and d the width. So
   (bootstrap.py). An exponent is *identified* only if its regressor varies apart from the others (the design
   matrix has full rank): a sweep over lr at one wd cannot separate the wd exponent from the width's, and those
   rows are NaN with ``identified`` false.
-numpy/pandas only (the plot: matplotlib via plots.py).
+numpy/pandas only; the plot is plots_exponents.plot_sv_law.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -106,51 +104,3 @@ def sv_law_table(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
             rows.append({"workload": wl, "recipe": recipe, "tau_min": tau_min,
                          **fit_group(gr, union, weights, pooled)})
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def plot(runs: pd.DataFrame, table: pd.DataFrame, path: Path, tau_min: float = STEADY_TAU) -> Path:
-    """sv_law.png: per workload, measured log2 top SV against the law's prediction (½ log2 eta − ½ log2 lambda
-    + ¾ log2 d, its constant the mean residual per recipe), and the fitted exponents with CIs beside the law's."""
-    import seaborn as sns
-
-    from transferbench.plots import _empty, _fig, _save
-
-    t = steady(runs, tau_min)
-    wls = sorted(t["workload"].unique()) or ["-"]
-    fig, axes = _fig(2 * len(wls), ncols=2, size=(5.6, 4.4))
-    recipes = sorted(set(t["recipe"]) | {"pooled"})
-    palette = dict(zip(recipes, sns.color_palette("tab10", 10) * 10, strict=False))
-    for i, wl in enumerate(wls):
-        ax, bx = axes[2 * i], axes[2 * i + 1]
-        g = t[t["workload"] == wl]
-        if g.empty:
-            _empty(ax, f"no steady-state runs (tau >= {tau_min:g}, weight decay, top SV)")
-            _empty(bx, "nothing to fit")
-            continue
-        law = LAW["lr"] * g["x_lr"] + LAW["wd"] * g["x_wd"] + LAW["width"] * g["x_width"]
-        pred = law + (g["y"] - law).groupby(g["recipe"]).transform("mean")
-        for recipe, idx in g.groupby("recipe").groups.items():
-            ax.plot(pred[idx], g.loc[idx, "y"], "o", ms=3, alpha=0.6, color=palette[recipe], label=recipe)
-        lo, hi = float(min(pred.min(), g["y"].min())), float(max(pred.max(), g["y"].max()))
-        ax.plot([lo, hi], [lo, hi], "--", color="0.4", lw=1, label="measured = law")
-        ax.set_xlabel("law: ½·log2 η_hidden − ½·log2 λ_hidden + ¾·log2 d + const(recipe)")
-        ax.set_ylabel("measured log2 top singular value")
-        ax.set_title(f"{wl}: {len(g)} runs with tau ≥ {tau_min:g}", fontsize=9)
-        ax.legend(fontsize=6)
-        rows = table[table["workload"] == wl]
-        n = max(len(rows), 1)
-        for j, (_, r) in enumerate(rows.iterrows()):
-            xs = np.arange(3) + 0.8 * (j - (n - 1) / 2) / n
-            ys = np.array([r[f"exp_{k}"] for k in LAW], float)
-            err = np.abs(np.array([[r[f"exp_{k}"] - r[f"exp_{k}_lo"], r[f"exp_{k}_hi"] - r[f"exp_{k}"]] for k in LAW],
-                                  float).T)
-            bx.errorbar(xs, ys, yerr=np.nan_to_num(err), fmt="o", capsize=3, color=palette.get(r["recipe"], "0.2"),
-                        label=str(r["recipe"]))
-        bx.plot(np.arange(3), list(LAW.values()), "k_", ms=28, mew=2, label="[Fan25]: ½, −½, ¾")
-        bx.set_xticks(range(3), ["lr exponent a", "wd exponent b", "width exponent c"])
-        bx.axhline(0, color="0.7", lw=0.8)
-        bx.set_ylabel("fitted exponent of log2 top SV [95% CI]")
-        bx.legend(fontsize=6)
-    fig.suptitle("Fan et al.'s singular-value law, top SV ∝ (η/λ)^½ · d^¾, fitted on the steady-state runs\n"
-                 "(bars: 95% bootstrap CI over seeds; missing: exponent not identified by the sweep)", fontsize=10)
-    return _save(fig, path)
