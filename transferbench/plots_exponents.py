@@ -139,7 +139,7 @@ def plot_sv_law(runs: pd.DataFrame, table: pd.DataFrame, path: Path, tau_min: fl
         ax.set_ylabel("measured log2 top singular value")
         ax.set_title(f"{wl}: {len(g)} runs with tau ≥ {tau_min:g}", fontsize=9)
         ax.legend(fontsize=6)
-        rows = table[table["workload"] == wl]
+        rows = table[(table["workload"] == wl) & table["identified"].astype(str).str.lower().isin(("true", "1"))]
         n = max(len(rows), 1)
         for j, (_, r) in enumerate(rows.iterrows()):
             xs = np.arange(3) + 0.8 * (j - (n - 1) / 2) / n
@@ -152,7 +152,10 @@ def plot_sv_law(runs: pd.DataFrame, table: pd.DataFrame, path: Path, tau_min: fl
         bx.set_xticks(range(3), ["lr exponent a", "wd exponent b", "width exponent c"])
         bx.axhline(0, color="0.7", lw=0.8)
         bx.set_ylabel("fitted exponent of log2 top SV [95% CI]")
-        bx.legend(fontsize=6)
+        bx.legend(fontsize=6, loc="best")
+        if rows.empty:
+            bx.text(0.5, 0.5, "no exponent identified by this sweep", ha="center", transform=bx.transAxes,
+                    color="0.4")
     fig.suptitle("Fan et al.'s singular-value law, top SV ∝ (η/λ)^½ · d^¾, fitted on the steady-state runs\n"
                  "(bars: 95% bootstrap CI over seeds; missing: exponent not identified by the sweep)", fontsize=10)
     return _save(fig, path)
