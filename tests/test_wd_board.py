@@ -117,3 +117,19 @@ def test_wd_plots_are_drawn_only_for_workloads_that_sweep_wd(made, tmp_path):
     assert all(p.stat().st_size > 20_000 for p in paths)
     one = runs[runs["wd"] == WDS[2]]
     assert make_wd_plots(one, optima_wd.iloc[:0], transfer, tmp_path / "one") == []
+
+
+@pytest.mark.parametrize("drifts, in_set, says", [
+    ({"a": (-0.1, 0.1), "b": (0.3, 0.7)}, {"a", "b"}, "The data favour `a`"),  # b's wd optimum moves
+    ({"a": (-0.1, 0.1), "b": (-0.2, 0.2)}, {"a", "b"}, "cannot decide** between `a`, `b`"),
+    ({"a": (-0.1, 0.6), "b": (0.3, 0.7)}, {"a"}, "no rule in the confidence set has a wd optimum known to stay"),
+])
+def test_which_rule_the_findings_favour(drifts, in_set, says):
+    from transferbench.findings import _ci, fmt
+    from transferbench.findings_wd import section
+
+    board = pd.DataFrame([{"scope": "mlp", "workload": "mlp", "recipe": r, "wd_drift": (lo + hi) / 2, "wd_drift_lo": lo,
+                           "wd_drift_hi": hi, "wd_drift_edge": False, "rank_regret_joint": 1 if r in in_set else 2,
+                           "in_set_regret_joint": r in in_set, "regret_joint_mean": 0.01, "regret_joint_lo": 0.0,
+                           "regret_joint_hi": 0.02, "set_decided": True} for r, (lo, hi) in drifts.items()])
+    assert says in "\n".join(section(board, _ci, fmt))
