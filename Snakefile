@@ -60,7 +60,12 @@ _P_SWEEPS = [
     [r for r in (spec.get("recipes") or config["recipes"]) if parse_recipe(r)[0] == "wd-power" and "p" in parse_recipe(r)[1]]
     for spec in config["workloads"].values()
 ]
-EXPONENT_PLOTS = ["sv_exponent"] + (["wd_exponent"] if any(len(p) >= 3 for p in _P_SWEEPS) else [])
+# wd_heatmap_<workload>.png, optimal_wd_<workload>.png where a workload sweeps two or more wds (plots_wd.py)
+WD_WORKLOADS = [
+    w for w, spec in config["workloads"].items()
+    if len([x for x in (spec.get("wds") or []) if x > 0]) >= 2 or len(spec.get("log2_wds") or []) >= 2
+]
+EXPONENT_PLOTS = ["sv_exponent", "sv_law"] + (["wd_exponent"] if any(len(p) >= 3 for p in _P_SWEEPS) else [])
 
 
 # The report's front page: what was run and how to read it (rendered with the profile).

@@ -15,6 +15,7 @@ from transferbench.bootstrap import bootstrap_ci, t975
 from transferbench.metrics import (
     OPTIMA_COLUMNS,
     TRANSFER_COLUMNS,
+    WD_TRANSFER_COLUMNS,
     compute_metrics,
     compute_wd_metrics,
     parabola_optimum,
@@ -74,7 +75,8 @@ def test_drift_is_the_slope_of_optima_on_a_known_line():
     line = lambda w: -5.2 - 1.3 * math.log2(w / 64)  # noqa: E731
     runs = table(quad(line), widths=(32, 64, 128, 256), lrs=np.arange(-12.0, 0.0))
     optima, transfer = compute_metrics(runs, n_boot=0)
-    assert list(transfer.columns) == TRANSFER_COLUMNS + TIE_COLUMNS
+    assert list(transfer.columns) == TRANSFER_COLUMNS + TIE_COLUMNS + WD_TRANSFER_COLUMNS
+    assert transfer[WD_TRANSFER_COLUMNS].isna().all().all()  # one wd swept: the wd columns are empty
     t = transfer.iloc[0]
     assert t["drift"] == pytest.approx(-1.3, abs=1e-9)
     assert not t["drift_edge"] and t["widths"] == "32/64/128/256" and t["tuning_width"] == 64
@@ -249,9 +251,10 @@ def test_weight_decay_optimum_and_drift_from_a_2d_sweep():
 def test_write_metrics_fills_the_wd_table_only_when_wd_is_swept(tmp_path):
     names = [p.name for p in write_metrics(table(quad(lambda w: -5.5)), tmp_path / "a", n_boot=10)]
     assert names == ["optima.csv", "transfer.csv", "optima_wd.csv", "wd_exponent.csv", "wd_exponent_best.csv",
-                     "seed_scores.csv", "regime.csv"]
+                     "seed_scores.csv", "regime.csv", "seed_scores_joint.csv", "sv_law.csv"]
     assert len(pd.read_csv(tmp_path / "a" / "optima_wd.csv")) == 0  # header only: a fixed DAG output
-    assert "wd_drift" not in pd.read_csv(tmp_path / "a" / "transfer.csv").columns
+    assert len(pd.read_csv(tmp_path / "a" / "seed_scores_joint.csv")) == 0
+    assert pd.read_csv(tmp_path / "a" / "transfer.csv")["wd_drift"].isna().all()  # a column, empty
     write_metrics(table(quad(lambda w: -5.5), wds=(0.05, 0.1, 0.2)), tmp_path / "b", n_boot=10)
     assert len(pd.read_csv(tmp_path / "b" / "optima_wd.csv")) == 3
     assert "wd_drift" in pd.read_csv(tmp_path / "b" / "transfer.csv").columns

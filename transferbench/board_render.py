@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transferbench import board_wd
 from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions
 
 INTRO = ("Tune the learning rate at the base width, train the widest model with it: what do you get, and how "
@@ -176,12 +177,13 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
                     ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss [95% CI]",
                      "vs best [95% CI]", "wider is better (by width)", "regret [95% CI]", "regret (relative)",
                      "drift (oct/doubling)", "re-tuned loss", "citation", "distribution", "version"], rows))
-    return out
+    return out + board_wd.sections(table, _ci, _f, _rank, _recipe, _yes)  # only where a workload sweeps wd
 
 
 def _notes(table: pd.DataFrame) -> list[str]:
     one_seed = bool(len(table)) and not table["set_decided"].map(_yes).any()
-    return [REGIME_NOTE, TIE_NOTE, EDGE_NOTE] + ([SEED_NOTE] if one_seed else [])
+    wd = [board_wd.NOTE] if "rank_regret_joint" in table else []
+    return [REGIME_NOTE, TIE_NOTE, EDGE_NOTE] + wd + ([SEED_NOTE] if one_seed else [])
 
 
 def _facts(runs: pd.DataFrame, profile: str) -> list[str]:

@@ -38,6 +38,15 @@ DRIFT_CLAIMS = [
     ("warmup-replacement", "flat", "a warmup in place of muP's lr scaling: the optimal lr transfers", KOS25),
     ("sqrt-d", "flat", "the sqrt(d) weight-decay rule with muP's lr: the optimal lr transfers", FAN25),
 ]
+#: Weight-decay drift claims, tested where a profile sweeps wd (transfer.csv ``wd_drift``, on the *base* wd each
+#: recipe scales by its rule): [Kos25] independent wd (hidden wd x m under muP's lr / m) keeps the optimum put, so
+#: coupled wd (muP's constant wd) needs a larger base wd as width grows; [Fan25] the sqrt(d) rule transfers.
+WD_DRIFT_CLAIMS = [
+    ("mup-independent-wd", "flat", "independent weight decay (wd x m under muP): the optimal wd transfers across "
+     "widths", KOS25),
+    ("mup", "up", "muP with coupled weight decay: the optimal base wd grows with width", KOS25),
+    ("sqrt-d", "flat", "the sqrt(d) weight-decay rule: the optimal wd transfers across widths", FAN25),
+]
 #: (A, B, the claim, its source): A's out-of-sample regret is lower than B's.
 REGRET_CLAIMS = [
     ("mup-independent-wd", "mup", "independent weight decay transfers better than muP's coupled weight decay",
@@ -90,4 +99,24 @@ def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.D
             rows.append({**base, "claim": claim, "source": source,
                          "statistic": f"regret of {a} minus regret of {b} (paired by seed)", "value": mean,
                          "lo": lo, "hi": hi, "verdict": difference_verdict(lo, hi)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows + _wd_claims(transfer, verdicts), columns=COLUMNS)
+
+
+def _wd_claims(transfer: pd.DataFrame, verdicts: dict) -> list[dict[str, Any]]:
+    """WD_DRIFT_CLAIMS, once per workload that sweeps wd (``wd`` empty: the claim is about every wd; in regime only
+    if the workload is at every wd)."""
+    if "wd_drift" not in transfer:
+        return []
+    rows = []
+    for wl, t in transfer.groupby("workload", sort=True):
+        by = t.drop_duplicates("recipe").set_index("recipe")
+        ins = [v for (w, _), v in verdicts.items() if w == wl]
+        base = {"workload": wl, "wd": np.nan, "in_regime": bool(ins) and all(bool(v) for v in ins)}
+        for recipe, expect, claim, source in WD_DRIFT_CLAIMS:
+            if recipe not in by.index or not np.isfinite(float(by.loc[recipe, "wd_drift"])):
+                continue  # not run, or one wd swept
+            r = by.loc[recipe]
+            lo, hi = float(r["wd_drift_lo"]), float(r["wd_drift_hi"])
+            rows.append({**base, "claim": claim, "source": source, "statistic": f"wd drift of {recipe} (oct/doubling)",
+                         "value": float(r["wd_drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
+    return rows

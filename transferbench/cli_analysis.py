@@ -64,6 +64,18 @@ def cmd_plots(args: argparse.Namespace) -> int:
     rows, best = (read_table(t / f"{n}.csv") if (t / f"{n}.csv").exists() else None
                   for n in ("wd_exponent", "wd_exponent_best"))
     paths += make_exponent_plots(read_table(t / "transfer.csv"), rows, best, Path(args.out_dir))
+    from transferbench.plots_exponents import plot_sv_law
+    from transferbench.sv_law import sv_law_table
+
+    runs = read_table(t / "runs.csv")
+    law = read_table(t / "sv_law.csv") if (t / "sv_law.csv").exists() else sv_law_table(runs)
+    paths.append(plot_sv_law(runs, law, Path(args.out_dir) / "sv_law.png"))
+    from transferbench.metrics import prepared
+    from transferbench.plots_wd import make_wd_plots
+
+    if (t / "optima_wd.csv").exists():  # workloads that sweep wd: heat maps and the optimal wd (plots_wd.py)
+        paths += make_wd_plots(prepared(runs), read_table(t / "optima_wd.csv"), read_table(t / "transfer.csv"),
+                               Path(args.out_dir))
     from transferbench.plots_transfer import make_transfer_plots
 
     scores = read_table(t / "seed_scores.csv") if (t / "seed_scores.csv").exists() else None
@@ -106,8 +118,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             meta[name] = describe(name)
         except RecipeError:
             pass
+    joint = read_table(t / "seed_scores_joint.csv") if (t / "seed_scores_joint.csv").exists() else None
     write_leaderboard(transfer, runs, Path(args.out), recipes_meta=meta, profile=args.profile,
-                      seed_scores=seed_scores, regime=regime)
+                      seed_scores=seed_scores, regime=regime, joint_scores=joint)
     log.info("wrote %s.{md,csv,html}", args.out)
     return 0
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferbench import findings_wd
 from transferbench.board_render import _f, _yes, regime_label, verdict_of
 from transferbench.citation import finite
 from transferbench.claims import FLAT
@@ -79,9 +80,11 @@ def _claims(claims: pd.DataFrame) -> list[str]:
     for (claim, source), g in claims.groupby(["claim", "source"], sort=False):
         lines.append(f"- *{claim}* ({source}):")
         for _, r in g.iterrows():
-            where = (f"{r['workload']} (wd {float(r['wd']):g})" if many else str(r["workload"])) + (
+            every = not finite(r["wd"])  # a weight-decay claim: about every wd swept
+            where = (f"{r['workload']} (every wd)" if every else f"{r['workload']} (wd {float(r['wd']):g})" if many
+                     else str(r["workload"])) + (
                 "" if _yes(r["in_regime"]) is not False else ", out of regime")
-            kind = "drift" if str(r["statistic"]).startswith("drift") else "regret"
+            kind = "drift" if str(r["statistic"]).startswith(("drift", "wd drift")) else "regret"
             lines.append(f"  - {where}: **{r['verdict']}**, {r['statistic']} "
                          f"{_ci(r['value'], r['lo'], r['hi'], kind)}")
     return lines + [""]
@@ -119,6 +122,7 @@ def findings(board: pd.DataFrame, regime: pd.DataFrame, claims: pd.DataFrame, pr
     lines += ["## Per workload", ""]
     for _, g in board[board["scope"] != "overall"].groupby("scope", sort=True):
         lines += _workload(g, verdict_of(regime, g["workload"].iloc[0], g["wd"].iloc[0]))
+    lines += findings_wd.section(board, _ci, fmt)  # only where a profile sweeps wd
     lines += _claims(claims)
     return "\n".join(lines)
 

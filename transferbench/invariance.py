@@ -10,6 +10,10 @@ it is drawn so one sees what the move costs.
 - ``invariance.csv``: one row per run (width, seed, log2_k, lr, wd, tau, log2_top_sv, capped loss);
 - ``invariance_fit.csv``: per width, the slope of the seed-mean log2 top SV against log2 k with a bootstrap
   CI over seeds (bootstrap.py), the predicted 1, and the seed-mean loss at each end of the k range.
+- A study that also moves along the second direction, lr x j and wd x j (eta / lambda fixed, tau moving by
+  j^2; the job side is grid.invariance_jobs'), adds ``log2_j`` and ``direction`` to invariance.csv and per
+  width a ``product`` row to invariance_fit.csv (slope on log2 j, predicted 0): the two slopes identify both of
+  the law's exponents (fit()).
 numpy/pandas/matplotlib only.
 """
 
@@ -34,29 +38,52 @@ FIT_COLUMNS = ["workload", "recipe", "width", "n_seeds", "log2_ks", "sv_slope", 
 
 
 def runs_table(records: list[Path], log2_lr: float, wd: float) -> pd.DataFrame:
-    """The study's runs with their log2 k = ((log2 lr - log2 eta) - (log2 wd - log2 lambda)) / 2."""
-    rows = [record_row(load_record(p), p) for p in records]
-    t = prepared(pd.DataFrame(rows))
-    t["log2_k"] = ((t["log2_lr"] - log2_lr) - (np.log2(t["wd"].astype(float)) - math.log2(wd))) / 2
-    t["log2_k"] = t["log2_k"].round(6)
-    return t.reindex(columns=ROW_COLUMNS).sort_values(["width", "log2_k", "seed"]).reset_index(drop=True)
+    """The study's runs with their log2 k = ((log2 lr - log2 eta) - (log2 wd - log2 lambda)) / 2; where the study
+    also moves along the second direction (lr x k, wd x k), with log2 j = ((log2 lr - log2 eta) + (log2 wd -
+    log2 lambda)) / 2 and ``direction`` (``ratio``: j = 0; ``product``: k = 0, j != 0)."""
+    return coordinates(prepared(pd.DataFrame([record_row(load_record(p), p) for p in records])), log2_lr, wd)
+
+
+def coordinates(t: pd.DataFrame, log2_lr: float, wd: float) -> pd.DataFrame:
+    """runs_table's columns from prepared runs: log2 k, and log2 j and direction where some run has j != 0."""
+    u = t["log2_lr"] - log2_lr
+    v = np.log2(t["wd"].astype(float)) - math.log2(wd)
+    t = t.assign(log2_k=((u - v) / 2).round(6), log2_j=((u + v) / 2).round(6))
+    columns = ROW_COLUMNS
+    if (t["log2_j"] != 0).any():  # the second direction: eta/lambda fixed, lr x wd (tau) moves by j^2
+        t["direction"] = np.where(t["log2_j"] == 0, "ratio", "product")
+        columns = [*ROW_COLUMNS[:5], "log2_j", "direction", *ROW_COLUMNS[5:]]
+    return t.reindex(columns=columns).sort_values(["width", "log2_k", "seed"]).reset_index(drop=True)
 
 
 def fit(t: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """invariance_fit.csv: per width the slope along (lr x k, wd / k), predicted 1; where the study has the
+    second direction, also per width the slope of log2 top SV on log2 j along (lr x j, wd x j), predicted 0 (eta /
+    lambda fixed), in rows with ``direction`` ``product``. The two slopes give both exponents of [Fan25]'s law,
+    log2 SV = a log2 lr + b log2 wd + c: slope_k = a - b, slope_j = a + b (law: a = 1/2, b = -1/2)."""
+    if "direction" not in t:
+        return _fit(t, "log2_k", PREDICTED_SLOPE, n_boot, seed)
+    ratio = _fit(t[t["log2_j"] == 0], "log2_k", PREDICTED_SLOPE, n_boot, seed).assign(direction="ratio")
+    product = _fit(t[t["log2_k"] == 0].assign(log2_k=lambda d: d["log2_j"]), "log2_k", 0.0, n_boot,
+                   seed).assign(direction="product")
+    return pd.concat([ratio, product], ignore_index=True)[[*FIT_COLUMNS[:5], "direction", *FIT_COLUMNS[5:]]]
+
+
+def _fit(t: pd.DataFrame, coord: str, predicted: float, n_boot: int, seed: int) -> pd.DataFrame:
     out = []
     for (wl, recipe, width), g in t.groupby(["workload", "recipe", "width"], sort=True):
         ok = g[~g["diverged"].astype(bool)]
-        cube = ok.pivot_table(index="seed", columns="log2_k", values="log2_top_sv", aggfunc="mean")
+        cube = ok.pivot_table(index="seed", columns=coord, values="log2_top_sv", aggfunc="mean")
         seeds, ks = cube.index.to_numpy(), cube.columns.to_numpy(float)
         union = np.sort(g["seed"].unique())
         weights = resamples(len(union), n_boot, stream(seed, ("invariance", wl, int(width))))
         means = seed_means(weights, on_seeds(cube.to_numpy(float), seeds, union))
         slopes = np.array([slope(ks, row) for row in means])
         lo, hi = ci(slopes, len(seeds))
-        loss = g.groupby("log2_k")["capped"].mean()
+        loss = g.groupby(coord)["capped"].mean()
         out.append({"workload": wl, "recipe": recipe, "width": int(width), "n_seeds": len(seeds),
                     "log2_ks": "/".join(f"{k:g}" for k in ks), "sv_slope": slopes[0], "sv_slope_lo": lo,
-                    "sv_slope_hi": hi, "predicted_slope": PREDICTED_SLOPE,
+                    "sv_slope_hi": hi, "predicted_slope": predicted,
                     "loss_at_min_k": float(loss.iloc[0]), "loss_at_max_k": float(loss.iloc[-1]),
                     "tau": float(g["tau"].mean())})
     return pd.DataFrame(out, columns=FIT_COLUMNS)
@@ -102,4 +129,6 @@ def write(records: list[Path], log2_lr: float, wd: float, tables: Path, plots: P
     paths = [tables / "invariance.csv", tables / "invariance_fit.csv"]
     t.to_csv(paths[0], index=False)
     fits.to_csv(paths[1], index=False)
-    return [*paths, plot(t, fits, plots / f"invariance_{t['workload'].iloc[0]}.png")]
+    ratio = t[t["log2_j"] == 0] if "log2_j" in t else t  # the plot: the (lr x k, wd / k) direction
+    ratio_fits = fits[fits["direction"] == "ratio"] if "direction" in fits else fits
+    return [*paths, plot(ratio, ratio_fits, plots / f"invariance_{t['workload'].iloc[0]}.png")]

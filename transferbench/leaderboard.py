@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from transferbench import board_wd
 from transferbench.board_render import to_html, to_markdown
 from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions  # noqa: F401 (re-exported)
 from transferbench.headline import headline
@@ -28,12 +29,6 @@ CSV_COLUMNS = ["scope", "workload", "wd", "recipe", "aliases", "in_regime",
                "rank_regret", "in_set_regret", "p_regret", "regret_mean", "regret_lo", "regret_hi",
                "regret_vs_best_lo", "regret_vs_best_hi", "set_decided", "n_seeds", *TRANSFER_FIELDS,
                "base_model", "profile", "sweep_hash"]
-
-
-
-
-
-
 
 
 def base_models(runs: pd.DataFrame) -> dict[str, str]:
@@ -58,10 +53,23 @@ def tables_for(transfer: pd.DataFrame, runs: pd.DataFrame, seed_scores: pd.DataF
     return seed_scores, regime
 
 
+def joint_for(transfer: pd.DataFrame, runs: pd.DataFrame, joint_scores: pd.DataFrame | None) -> pd.DataFrame | None:
+    """seed_scores_joint.csv as the metrics stage writes it; recomputed from ``runs`` when not given and some
+    workload sweeps wd (board_wd.py); None otherwise."""
+    if joint_scores is not None or not board_wd.swept(transfer):
+        return joint_scores
+    from transferbench.metrics import prepared
+    from transferbench.wd_transfer import wd_tables
+
+    return wd_tables(prepared(runs), 200, 0)[2]
+
+
 def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str = "",
-                      seed_scores: pd.DataFrame | None = None, regime: pd.DataFrame | None = None) -> pd.DataFrame:
+                      seed_scores: pd.DataFrame | None = None, regime: pd.DataFrame | None = None,
+                      joint_scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """The CSV: overall rows (scope "overall", in-regime workloads only) then each workload's rows, both
-    rankings side by side; every row names the profile and the sweep hash it was scored in."""
+    rankings side by side; every row names the profile and the sweep hash it was scored in. Where a workload
+    sweeps wd, its rows also carry the weight-decay transfer columns (board_wd.COLUMNS, at the end)."""
     seed_scores, regime = tables_for(transfer, runs, seed_scores, regime)
     board = headline(seed_scores, runs, regime)
     t = transfer.reindex(columns=["workload", "recipe", "wd", *TRANSFER_FIELDS])
@@ -74,21 +82,18 @@ def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str =
     board["base_model"] = board["recipe"].map(lambda r: bm.get(r, ""))
     board["profile"] = profile or None
     board["sweep_hash"] = sweep_hash(runs)
+    board = board_wd.add_columns(board, transfer, joint_for(transfer, runs, joint_scores), runs)
     board["_overall"] = board["scope"] != "overall"
     board = board.sort_values(["_overall", "scope", "rank_transferred", "transferred_mean", "recipe"], kind="stable")
-    return board.reindex(columns=CSV_COLUMNS).reset_index(drop=True)
-
-
-
-
+    return board.reindex(columns=CSV_COLUMNS + [c for c in board_wd.COLUMNS if c in board]).reset_index(drop=True)
 
 
 def write_leaderboard(transfer: pd.DataFrame, runs: pd.DataFrame, out_stem: Path,
                       recipes_meta: dict | None = None, profile: str = "", seed_scores: pd.DataFrame | None = None,
-                      regime: pd.DataFrame | None = None) -> None:
+                      regime: pd.DataFrame | None = None, joint_scores: pd.DataFrame | None = None) -> None:
     """Write ``{out_stem}.md``, ``.csv`` and ``.html``."""
     seed_scores, regime = tables_for(transfer, runs, seed_scores, regime)
-    table = leaderboard_table(transfer, runs, profile, seed_scores, regime)
+    table = leaderboard_table(transfer, runs, profile, seed_scores, regime, joint_scores)
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     path = out_stem.parent / out_stem.name  # the stem may hold dots: append, never replace, a suffix

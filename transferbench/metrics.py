@@ -33,7 +33,14 @@ from transferbench.fit import (  # noqa: F401  (fitted_min, parabola_optimum, SE
     wider_worse_frac,
 )
 from transferbench.regime import regime_table
+from transferbench.sv_law import sv_law_table
 from transferbench.ties import TIE_COLUMNS, add_tie_columns, regret_rel_samples
+from transferbench.wd_transfer import (  # noqa: F401  (the column lists: re-exported)
+    JOINT_SEED_COLUMNS,
+    OPTIMA_WD_COLUMNS,
+    WD_TRANSFER_COLUMNS,
+    wd_tables,
+)
 
 GROUP = ["workload", "recipe", "wd"]
 #: The headline's cross-fitted columns (crossfit.py): what a user gets and how well the optimum transfers.
@@ -53,9 +60,6 @@ TRANSFER_COLUMNS = ["workload", "recipe", "wd", "widths", "tuning_width", "wides
 #: resamples; ``opt``, ``opt_loss``, ``edge`` (1 + B, W); the indices ``tuning`` and ``widest``; and the
 #: ``summary`` so far). Adding a metric column is one entry here (docs/extending.md).
 COLUMN_HOOKS: dict[str, Callable[[dict[str, Any]], Any]] = {}
-OPTIMA_WD_COLUMNS = ["workload", "recipe", "width", "n_seeds", "opt_log2_wd", "opt_log2_wd_lo",
-                     "opt_log2_wd_hi", "opt_loss", "edge"]
-WD_TRANSFER_COLUMNS = ["wd_drift", "wd_drift_lo", "wd_drift_hi", "wd_drift_edge"]
 
 
 # -- pure building blocks ---------------------------------------------------------------------------
@@ -157,27 +161,6 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     return _width_rows(key, g, widths, grid, opt, opt_loss, edge), summary
 
 
-def _wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int) -> tuple[list[list], dict] | None:
-    """Same optimum logic over log2(wd), on each wd's best-over-lr (seed-mean) loss; wd = 0 is left out
-    (no log). None when fewer than two positive wd values were swept."""
-    g = g[g["wd"] > 0]
-    if g["wd"].nunique() < 2:
-        return None
-    (seeds, widths, wds, _), a = cube(g, ["seed", "width", "wd", "log2_lr"])
-    alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
-    a[:, ~alive] = np.nan  # as in _lr_group: no optimum where every run diverged
-    means = seed_means(resamples(len(seeds), n_boot, stream(seed, ("wd", *key))), a)  # (1+B, W, D, L)
-    finite = np.isfinite(means)
-    best = np.where(finite.any(-1), np.where(finite, means, np.inf).min(-1), np.nan)
-    log2_wd = np.log2(wds.astype(float))
-    opt, opt_loss, edge = curve_optima(log2_wd, best)
-    drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
-    lo, hi = ci(drift, len(seeds))
-    summary = {"workload": key[0], "recipe": key[1], "wd_drift": drift[0], "wd_drift_lo": lo,
-               "wd_drift_hi": hi, "wd_drift_edge": bool(edge[0].any())}
-    return _width_rows(key, g, widths, log2_wd, opt, opt_loss, edge), summary
-
-
 # -- public entry points ------------------------------------------------------------------------------
 def prepared(runs: pd.DataFrame) -> pd.DataFrame:
     """A copy of the runs table with ``diverged`` as bool, ``capped`` (the loss the metrics use:
@@ -192,27 +175,28 @@ def prepared(runs: pd.DataFrame) -> pd.DataFrame:
 def compute_wd_metrics(
     runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(optima_wd, wd_transfer): optimal log2 wd per workload x recipe x width and its drift with width."""
-    runs = prepared(runs)
-    rows, summaries = [], []
-    for key, g in runs.groupby(["workload", "recipe"], sort=True):
-        res = _wd_group(key, g, n_boot, seed)
-        if res is not None:
-            rows += res[0]
-            summaries.append(res[1])
-    return (pd.DataFrame(rows, columns=OPTIMA_WD_COLUMNS),
-            pd.DataFrame(summaries, columns=["workload", "recipe", *WD_TRANSFER_COLUMNS]))
+    """(optima_wd, wd_transfer): optimal log2 wd (and the 2-D optimum) per workload x recipe x width, its
+    drift with width and the joint-transfer regret (wd_transfer.py)."""
+    optima_wd, wd_transfer, _ = wd_tables(prepared(runs), n_boot, seed)
+    return optima_wd, wd_transfer
 
 
 def compute_metrics(
     runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(optima, transfer) tables of docs/design.md §6; transfer gains wd_drift* columns when wd was swept."""
+    """(optima, transfer) tables of docs/design.md §6; transfer's wd columns (wd_transfer.py) are NaN unless
+    two or more positive wds were swept."""
     optima, transfer, _, _, _ = _all_metrics(runs, n_boot, seed)
     return optima, transfer
 
 
-def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFrame, ...]:
+def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[Any, ...]:
+    """(optima, transfer, optima_wd, regret_rel samples, seed_scores)."""
+    return _every_table(runs, n_boot, seed)[:5]
+
+
+def _every_table(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[Any, ...]:
+    """_all_metrics' tables and seed_scores_joint (wd_transfer.py)."""
     ready = prepared(runs)
     union = {wl: np.sort(g["seed"].unique()) for wl, g in ready.groupby("workload")}
     rows, summaries = [], []
@@ -227,27 +211,30 @@ def _all_metrics(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFra
     transfer = add_tie_columns(transfer, {k: v[0] for k, v in samples.items()},
                                {k: v[1] for k, v in samples.items()})
     transfer = transfer[[*TRANSFER_COLUMNS, *TIE_COLUMNS, *COLUMN_HOOKS]]  # hooks last (docs/extending.md)
-    optima_wd, wd_transfer = compute_wd_metrics(runs, n_boot, seed)
-    if len(wd_transfer):
-        transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
+    optima_wd, wd_transfer, joint_scores = wd_tables(ready, n_boot, seed)
+    # Always the same columns: empty (NaN) where a workload sweeps one wd (wd_transfer.py).
+    transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
+    transfer = transfer[[*TRANSFER_COLUMNS, *TIE_COLUMNS, *WD_TRANSFER_COLUMNS, *COLUMN_HOOKS]]  # hooks last
     seed_scores = pd.DataFrame(seed_rows, columns=SEED_COLUMNS)
-    return optima, transfer, optima_wd, {k: v[0] for k, v in samples.items()}, seed_scores
+    return optima, transfer, optima_wd, {k: v[0] for k, v in samples.items()}, seed_scores, joint_scores
 
 
 def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """Write optima.csv, transfer.csv, optima_wd.csv, wd_exponent.csv, wd_exponent_best.csv, seed_scores.csv
-    and regime.csv (regime.py) to
-    ``out_dir`` (optima_wd.csv has rows only when two or more positive wd values were swept, the wd_exponent
+    """Write optima.csv, transfer.csv, optima_wd.csv, wd_exponent.csv, wd_exponent_best.csv, seed_scores.csv,
+    regime.csv (regime.py), seed_scores_joint.csv and sv_law.csv (sv_law.py) to ``out_dir`` (optima_wd.csv and
+    seed_scores_joint.csv have rows only when two or more positive wd values were swept, wd_transfer.py; the wd_exponent
     tables only for ``wd-power[p=...]`` rows, wd_exponent.py; all are always written so the DAG's outputs
     are fixed)."""
-    optima, transfer, optima_wd, samples, seed_scores = _all_metrics(runs, n_boot, seed)
+    optima, transfer, optima_wd, samples, seed_scores, joint_scores = _every_table(runs, n_boot, seed)
     p_rows, p_best = wd_exponent.tables(transfer, wd_exponent.oos_samples(seed_scores, n_boot, seed))
     regime = regime_table(transfer, optima, runs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best", "seed_scores", "regime")
+    names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best", "seed_scores", "regime",
+             "seed_scores_joint", "sv_law")
     paths = [out_dir / f"{name}.csv" for name in names]
-    tables = (optima, transfer, optima_wd, p_rows, p_best, seed_scores, regime)
+    tables = (optima, transfer, optima_wd, p_rows, p_best, seed_scores, regime, joint_scores,
+              sv_law_table(runs, n_boot, seed))
     for table, path in zip(tables, paths, strict=True):
         table.to_csv(path, index=False)
     return paths

@@ -5,7 +5,9 @@
    with the identity line (every profile);
 2. ``wd_exponent.png``: regret_rel and drift against the hidden weight-decay exponent p of
    ``wd-power[p=...]``, a line per workload, with the regret-minimising p and its CI (profiles that sweep p);
-3. ``invariance_{workload}.png``: top singular value and loss along lr x k, wd / k (profiles with an
+3. ``sv_law.png``: [Fan25]'s law fitted as a regression (sv_law.py), measured against predicted top SV and the
+   fitted exponents beside (½, −½, ¾) (every profile);
+4. ``invariance_{workload}.png``: top singular value and loss along lr x k, wd / k (profiles with an
    ``invariance`` study).
 Same conventions as plots.py (Agg figures, never torch).
 """
@@ -19,6 +21,7 @@ import pandas as pd
 import seaborn as sns
 
 from transferbench.plots import _empty, _fig, _save
+from transferbench.sv_law import LAW, STEADY_TAU, steady
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -109,3 +112,50 @@ def make_exponent_plots(transfer: pd.DataFrame, rows: pd.DataFrame | None, best:
     if rows is not None and len(rows):
         paths.append(plot_wd_exponent(rows, best if best is not None else pd.DataFrame(), out_dir / "wd_exponent.png"))
     return paths
+
+
+def plot_sv_law(runs: pd.DataFrame, table: pd.DataFrame, path: Path, tau_min: float = STEADY_TAU) -> Path:
+    """sv_law.png: per workload, measured log2 top SV against the law's prediction (½ log2 eta − ½ log2 lambda
+    + ¾ log2 d, its constant the mean residual per recipe), and the fitted exponents with CIs beside the law's."""
+    t = steady(runs, tau_min)
+    wls = sorted(t["workload"].unique()) or ["-"]
+    fig, axes = _fig(2 * len(wls), ncols=2, size=(5.6, 4.4))
+    recipes = sorted(set(t["recipe"]) | {"pooled"})
+    palette = dict(zip(recipes, sns.color_palette("tab10", 10) * 10, strict=False))
+    for i, wl in enumerate(wls):
+        ax, bx = axes[2 * i], axes[2 * i + 1]
+        g = t[t["workload"] == wl]
+        if g.empty:
+            _empty(ax, f"no steady-state runs (tau >= {tau_min:g}, weight decay, top SV)")
+            _empty(bx, "nothing to fit")
+            continue
+        law = LAW["lr"] * g["x_lr"] + LAW["wd"] * g["x_wd"] + LAW["width"] * g["x_width"]
+        pred = law + (g["y"] - law).groupby(g["recipe"]).transform("mean")
+        for recipe, idx in g.groupby("recipe").groups.items():
+            ax.plot(pred[idx], g.loc[idx, "y"], "o", ms=3, alpha=0.6, color=palette[recipe], label=recipe)
+        lo, hi = float(min(pred.min(), g["y"].min())), float(max(pred.max(), g["y"].max()))
+        ax.plot([lo, hi], [lo, hi], "--", color="0.4", lw=1, label="measured = law")
+        ax.set_xlabel("law: ½·log2 η_hidden − ½·log2 λ_hidden + ¾·log2 d + const(recipe)")
+        ax.set_ylabel("measured log2 top singular value")
+        ax.set_title(f"{wl}: {len(g)} runs with tau ≥ {tau_min:g}", fontsize=9)
+        ax.legend(fontsize=6)
+        rows = table[(table["workload"] == wl) & table["identified"].astype(str).str.lower().isin(("true", "1"))]
+        n = max(len(rows), 1)
+        for j, (_, r) in enumerate(rows.iterrows()):
+            xs = np.arange(3) + 0.8 * (j - (n - 1) / 2) / n
+            ys = np.array([r[f"exp_{k}"] for k in LAW], float)
+            err = np.abs(np.array([[r[f"exp_{k}"] - r[f"exp_{k}_lo"], r[f"exp_{k}_hi"] - r[f"exp_{k}"]] for k in LAW],
+                                  float).T)
+            bx.errorbar(xs, ys, yerr=np.nan_to_num(err), fmt="o", capsize=3, color=palette.get(r["recipe"], "0.2"),
+                        label=str(r["recipe"]))
+        bx.plot(np.arange(3), list(LAW.values()), "k_", ms=28, mew=2, label="[Fan25]: ½, −½, ¾")
+        bx.set_xticks(range(3), ["lr exponent a", "wd exponent b", "width exponent c"])
+        bx.axhline(0, color="0.7", lw=0.8)
+        bx.set_ylabel("fitted exponent of log2 top SV [95% CI]")
+        bx.legend(fontsize=6, loc="best")
+        if rows.empty:
+            bx.text(0.5, 0.5, "no exponent identified by this sweep", ha="center", transform=bx.transAxes,
+                    color="0.4")
+    fig.suptitle("Fan et al.'s singular-value law, top SV ∝ (η/λ)^½ · d^¾, fitted on the steady-state runs\n"
+                 "(bars: 95% bootstrap CI over seeds; missing: exponent not identified by the sweep)", fontsize=10)
+    return _save(fig, path)

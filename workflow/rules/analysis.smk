@@ -36,6 +36,8 @@ rule metrics:
         wd_exponent_best=f"{T}/wd_exponent_best.csv",
         seed_scores=report(f"{T}/seed_scores.csv", caption="../report/tables.rst", category="Tables"),
         regime=report(f"{T}/regime.csv", caption="../report/tables.rst", category="Tables"),
+        seed_scores_joint=f"{T}/seed_scores_joint.csv",
+        sv_law=report(f"{T}/sv_law.csv", caption="../report/sv_law.rst", category="Weight-decay exponent"),
     log:
         layout.log(R, "metrics"),
     params:
@@ -64,6 +66,11 @@ rule plots:
         [
             report(f"{P}/{kind}.png", caption=f"../report/{kind}.rst", category="Weight-decay exponent")
             for kind in EXPONENT_PLOTS
+        ],
+        [
+            report(f"{P}/{kind}_{w}.png", caption=f"../report/{kind}.rst", category="Weight-decay transfer")
+            for kind in ("wd_heatmap", "optimal_wd")
+            for w in WD_WORKLOADS
         ],
     log:
         layout.log(R, "plots"),
