@@ -1,7 +1,8 @@
 """Figures of the weight-decay transfer (wd_transfer.py), per workload that sweeps two or more positive wds:
 
-1. ``wd_heatmap_{workload}.png``: the held-out loss (capped, seed mean) over log2 lr × log2 wd, one row per
-   recipe and one column per width; the 2-D optimum (optima_wd.csv) is a cross whose arms are its 95% CIs;
+1. ``wd_heatmap_{workload}.png``: the held-out loss (capped, seed mean) over log2 lr × log2 wd, as excess over
+   the width's best cell so that one colour scale shows every width's valley, one row per recipe and one column
+   per width; the 2-D optimum (optima_wd.csv) is a cross whose arms are its 95% CIs;
 2. ``optimal_wd_{workload}.png``: the optimal log2 base wd against width, one line per recipe with its CI bars
    and its wd drift in the legend (flat = the recipe's wd rule transfers).
 
@@ -42,8 +43,11 @@ def plot_heatmaps(wl: str, runs: pd.DataFrame, optima_wd: pd.DataFrame, path: Pa
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(recipes), len(widths), squeeze=False)
     cells = r.groupby(["recipe", "width", "log2_wd", "log2_lr"])["capped"].mean()
-    lo = float(cells.min())
-    hi = float(np.nanpercentile(cells, 60)) if len(cells) else lo + 1
+    # The loss falls with width, so one absolute scale leaves the base width one flat colour: colour the excess
+    # over the width's best cell (any recipe) instead; one scale then serves every panel and shows each one's
+    # valley.
+    cells = cells - cells.groupby(level="width").transform("min")
+    hi = float(np.nanpercentile(cells, 60)) if len(cells) else 1.0
     lrs, wds = np.sort(r["log2_lr"].unique()), np.sort(r["log2_wd"].unique())
     mesh = None
     for i, recipe in enumerate(recipes):
@@ -53,7 +57,7 @@ def plot_heatmaps(wl: str, runs: pd.DataFrame, optima_wd: pd.DataFrame, path: Pa
             z = (grid.unstack("log2_lr").reindex(index=wds, columns=lrs) if len(grid)
                  else pd.DataFrame(np.nan, index=wds, columns=lrs))
             mesh = ax.pcolormesh(_edges(lrs), _edges(wds), np.ma.masked_invalid(z.to_numpy(float)), cmap="viridis_r",
-                                 vmin=lo, vmax=max(hi, lo + 1e-9), shading="flat")
+                                 vmin=0.0, vmax=max(hi, 1e-9), shading="flat")
             o = optima_wd[(optima_wd["recipe"] == recipe) & (optima_wd["width"] == w)]
             if len(o) and np.isfinite(o["opt_log2_wd"].iloc[0]):
                 o = o.iloc[0]
@@ -65,7 +69,7 @@ def plot_heatmaps(wl: str, runs: pd.DataFrame, optima_wd: pd.DataFrame, path: Pa
             ax.set_facecolor("0.92")  # not trained
     if mesh is not None:
         fig.colorbar(mesh, ax=axes, shrink=0.6, extend="max",
-                     label=f"held-out loss, seed mean ({loss_unit(wl)}; capped at L0)")
+                     label=f"held-out loss (seed mean, capped at L0) minus the width's best cell ({loss_unit(wl)})")
     fig.suptitle(f"{wl}: loss over lr × weight decay per width (grey: not trained; red cross: the 2-D optimum, "
                  "arms = 95% CIs)\nwd is the base wd: each recipe scales it with width by its own rule", fontsize=10)
     return _save(fig, path)
