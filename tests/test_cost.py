@@ -14,6 +14,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from transferbench.config import resolve_run_config
+from transferbench.config.grid import jobs
 from transferbench.config.profile import load_profile
 from transferbench.cost import PEAK_BF16, profile_cost
 from transferbench.workloads.build import build_workload
@@ -61,6 +62,15 @@ def test_gpu_hours_add_up() -> None:
     assert slower["llama"]["gpu_hours"] == pytest.approx(rows["llama"]["gpu_hours"] * 989 / 312)
     with pytest.raises(ValueError, match="mfu: must be in"):
         profile_cost(profile, "A100", 1.5)
+
+
+def test_a_2d_search_counts_every_lattice_point() -> None:
+    """wd_search adaptive: a job may train any (lr, wd) of its lattice, so the bound counts lrs x wds x seeds."""
+    profile = load_profile(REPO / "config" / "wd-transfer.yaml")
+    rows = {r["workload"]: r for r in profile_cost(profile, "H100-SXM", 0.4)}
+    for wl, spec in profile["workloads"].items():
+        want = sum(len(j.seeds) * len(j.log2_lrs) * len(spec["log2_wds"]) for j in jobs(profile) if j.workload == wl)
+        assert len(spec["log2_wds"]) >= 2 and rows[wl]["runs"] == want, wl
 
 
 @pytest.mark.parametrize("profile", ["paper.yaml", "paper-small.yaml"])

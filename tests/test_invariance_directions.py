@@ -53,3 +53,33 @@ def test_the_committed_invariance_fit_is_reproduced():
     committed = read_table(TABLES / "invariance_fit.csv")
     pd.testing.assert_frame_equal(fit(rows), committed, check_dtype=False)
     assert math.isclose(committed["predicted_slope"].iloc[0], 1.0)
+
+
+def _arg(cmd: str, flag: str) -> float:
+    return float(cmd.split(flag + " ")[1].split()[0])
+
+
+@pytest.mark.parametrize("directions", [None, ["ratio"], ["ratio", "product"], ["product"]])
+def test_the_jobs_move_along_each_direction_asked_for(directions: list[str] | None) -> None:
+    from transferbench.config.grid import invariance_jobs
+    from transferbench.config.profile import load_profile
+
+    profile = load_profile(Path(__file__).resolve().parents[1] / "config" / "wd-exponent.yaml")
+    study = {**profile["invariance"], "log2_ks": [-1, 0, 1, 2]}
+    if directions is not None:
+        study["directions"] = directions
+    js = invariance_jobs({**profile, "invariance": study})
+    assert len({j.key for j in js}) == len(js)  # the product's lines may coincide with the ratio's: own study dir
+    widths = study["widths"]
+    seen = {}
+    for j in js:
+        u = _arg(j.command(), "--log2-lr") - study["log2_lr"]
+        v = math.log2(_arg(j.command(), "--wd")) - math.log2(study["wd"])
+        seen.setdefault(j.study, set()).add((j.width, round(u, 6), round(v, 6)))
+    ratio = {(w, k, -k) for w in widths for k in (-1, 0, 1, 2)}
+    product = {(w, k, k) for w in widths for k in (-1, 1, 2)}
+    want = {"invariance": ratio} if directions in (None, ["ratio"]) else {"invariance": ratio,
+                                                                          "invariance-product": product}
+    if directions == ["product"]:
+        want = {"invariance-product": product | {(w, 0, 0) for w in widths}}
+    assert seen == want

@@ -58,6 +58,30 @@ def test_wd_drift_of_each_rule_recovered_through_the_metrics(made):
     assert t.loc["mup-independent-wd", "regret_joint"] < t.loc["sqrt-d", "regret_joint"] < t.loc["mup", "regret_joint"]
 
 
+def test_a_wd_sweep_is_one_joint_scope_on_the_board_regime_claims_and_findings(made):
+    """The per-wd lr curves of a 2-D sweep are slices (scopes.py): the board, the regime and the claims read the
+    joint (lr, wd) scope only, whose numbers are the joint transfer's."""
+    transfer = read_table(made / "transfer.csv")
+    joint = transfer[transfer["wd"].isna()].set_index("recipe")
+    assert sorted(joint.index) == sorted(DRIFT) and len(transfer) == len(joint) * (1 + len(WDS))
+    assert np.allclose(joint["regret_oos"], joint["regret_joint"]) and np.allclose(joint["transferred_loss"],
+                                                                                   joint["joint_transferred_loss"])
+    assert np.allclose(joint["drift"], 0.0, atol=0.05)  # the lr optimum is -5.2 at every width and wd
+    regime = read_table(made / "regime.csv")
+    assert len(regime) == 1 and pd.isna(regime["wd"].iloc[0]) and str(regime["max_opt_ci_at"].iloc[0])
+    board = read_table(made / "leaderboard.csv")
+    rows = board[board["scope"] != "overall"]
+    assert set(rows["scope"]) == {"mlp (lr × wd)"} and rows["wd"].isna().all()
+    by = rows.set_index("recipe")
+    assert np.allclose(by.loc[joint.index, "regret_mean"], joint["regret_oos"])
+    claims = read_table(made / "claims.csv")
+    assert len(claims) and claims["wd"].isna().all()
+    lr = claims[claims["statistic"].str.startswith("drift of")]
+    assert len(lr) and lr["statistic"].str.contains("lr of the joint optimum").all()
+    text = (made / "findings.md").read_text()
+    assert "### mlp (lr × wd)" in text and "(wd 0." not in text
+
+
 def test_board_shows_wd_drift_and_joint_regret_with_ties_only_where_wd_is_swept(made, tmp_path):
     board = read_table(made / "leaderboard.csv")
     assert all(c in board.columns for c in COLUMNS)

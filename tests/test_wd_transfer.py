@@ -54,7 +54,7 @@ def valley(drift: float = 0.5, noise: float = 0.0):
 
 @pytest.mark.parametrize("drift", [0.5, -0.25, 0.0])
 def test_wd_drift_recovers_a_known_drift_of_the_wd_optimum(drift):
-    optima, summary, _ = wd_tables(prepared(runs_of(valley(drift))), n_boot=0)
+    optima, summary, _ = wd_tables(prepared(runs_of(valley(drift))), n_boot=0)[:3]
     assert summary["wd_drift"].iloc[0] == pytest.approx(drift, abs=0.03)
     truth = [wd_opt(w, drift) for w in (32, 64, 128)]
     assert np.allclose(optima["opt_log2_wd"], truth, atol=0.05)
@@ -63,7 +63,7 @@ def test_wd_drift_recovers_a_known_drift_of_the_wd_optimum(drift):
 
 
 def test_wd_drift_ci_covers_the_truth_with_noisy_seeds():
-    _, summary, _ = wd_tables(prepared(runs_of(valley(0.5, noise=0.01), seeds=range(5))), n_boot=300)
+    _, summary, _ = wd_tables(prepared(runs_of(valley(0.5, noise=0.01), seeds=range(5))), n_boot=300)[:3]
     row = summary.iloc[0]
     assert row["wd_drift_lo"] < 0.5 < row["wd_drift_hi"] and row["wd_drift_hi"] - row["wd_drift_lo"] < 0.5
 
@@ -73,15 +73,15 @@ def test_the_sparse_surface_of_a_2d_search_gives_the_same_optimum():
     def keep(w, x, y):
         near = abs(y - round(wd_opt(w))) <= 1 and abs(x + 5) <= 1
         return near or (abs(y - round(wd_opt(32))) <= 1 and abs(x + 5) <= 1)
-    full, s_full, _ = wd_tables(prepared(runs_of(valley())), n_boot=0)
-    sparse, s_sparse, _ = wd_tables(prepared(runs_of(valley(), keep=keep)), n_boot=0)
+    full, s_full, _ = wd_tables(prepared(runs_of(valley())), n_boot=0)[:3]
+    sparse, s_sparse, _ = wd_tables(prepared(runs_of(valley(), keep=keep)), n_boot=0)[:3]
     assert np.allclose(sparse["opt_log2_wd"], full["opt_log2_wd"], atol=0.1)
     assert s_sparse["wd_drift"].iloc[0] == pytest.approx(0.5, abs=0.05)
 
 
 def test_edge_flag_when_the_wd_optimum_is_off_the_grid():
     optima, summary, _ = wd_tables(prepared(runs_of(lambda w, x, y, s: 2 + 0.1 * (x + 5) ** 2 + 0.1 * (y - 3) ** 2)),
-                                   n_boot=0)
+                                   n_boot=0)[:3]
     assert optima["edge"].all() and (optima["opt_log2_wd"] == LOG2_WDS.max()).all()
     assert bool(summary["wd_drift_edge"].iloc[0])
 
@@ -113,7 +113,7 @@ def test_joint_regret_by_hand():
     equal-curvature parabolas), so seed s trains at x_b = -5.2 + m_s, y_b = -3.3 and re-tunes at -4.7 + m_s,
     -2.8; on its own surface the regret is A [(x_b - x_s)^2 - (x_w - x_s)^2] + B (0.5)^2, x_s = -4.7 + JIT[s]."""
     runs = runs_of(separable, widths=(32, 64))
-    _, summary, seeds = wd_tables(prepared(runs), n_boot=0)
+    _, summary, seeds = wd_tables(prepared(runs), n_boot=0)[:3]
     hand = []
     for s in range(3):
         m = np.mean([JIT[i] for i in range(3) if i != s])
@@ -131,7 +131,7 @@ def test_joint_regret_by_hand():
 
 def test_a_perfect_joint_transfer_off_the_grid_scores_zero():
     runs = runs_of(lambda w, x, y, s: 1.0 + 0.01 * s + A * (x + 5.2) ** 2 + B * (y + 3.3) ** 2, widths=(32, 64))
-    _, summary, _ = wd_tables(prepared(runs), n_boot=0)
+    _, summary, _ = wd_tables(prepared(runs), n_boot=0)[:3]
     assert summary["regret_joint"].iloc[0] == pytest.approx(0.0, abs=1e-12)
     assert summary["wd_drift"].iloc[0] == pytest.approx(0.0, abs=1e-9)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from transferbench import board_wd
+from transferbench import board_wd, scopes
 from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions
 
 INTRO = ("Tune the learning rate at the base width, train the widest model with it: what do you get, and how "
@@ -65,15 +64,14 @@ def _yes(x: Any) -> bool | None:
 
 
 def regime_label(r: pd.Series, regime: pd.DataFrame) -> str:
-    """A regime row's name: its workload, with its wd when some workload swept several (headline.py's scopes)."""
-    many = len(regime) and regime.groupby("workload")["wd"].nunique().max() > 1
-    return f"{r['workload']} (wd {float(r['wd']):g})" if many else str(r["workload"])
+    """A regime row's name, as the board's scope (scopes.label): its workload, with its wd when some workload
+    swept several, ``(lr × wd)`` for a joint scope."""
+    return scopes.label(r["workload"], r["wd"], scopes.many_wds(regime))
 
 
 def verdict_of(regime: pd.DataFrame, workload: Any, wd: Any) -> pd.Series | None:
-    """The regime row of one (workload, wd), None when regime.csv has none."""
-    wds = pd.to_numeric(regime["wd"], errors="coerce").to_numpy(float)
-    v = regime[(regime["workload"] == workload).to_numpy() & np.isclose(wds, float(wd))]
+    """The regime row of one scope (a (workload, wd), or the joint one: wd NaN), None when regime.csv has none."""
+    v = regime[(regime["workload"] == workload).to_numpy() & scopes.same_wd(regime["wd"], wd).to_numpy()]
     return v.iloc[0] if len(v) else None
 
 

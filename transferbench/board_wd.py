@@ -67,7 +67,8 @@ def add_columns(board: pd.DataFrame, transfer: pd.DataFrame, joint_scores: pd.Da
     fields = transfer.reindex(columns=["workload", "recipe", *FIELDS]).drop_duplicates(["workload", "recipe"])
     extra = fields.merge(joint_ranks(joint_scores, runs), on=["workload", "recipe"], how="left")
     out = board.merge(extra, on=["workload", "recipe"], how="left")
-    out.loc[out["scope"] == "overall", COLUMNS] = np.nan
+    workload_rows = out["scope"] != "overall"
+    out[COLUMNS] = out[COLUMNS].where(workload_rows, np.nan)  # also without overall rows (a bool column)
     return out
 
 

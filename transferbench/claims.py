@@ -13,7 +13,9 @@ from paired per-seed differences of seed_scores.csv (Student t over seeds), judg
 
 FLAT = 0.25 octave per doubling: over the 2-3 doublings of a tiny sweep that is at most 3/4 octave, within the
 factor-of-two lr error practitioners accept. Claims whose recipes a profile does not run are left out. Rows
-carry the workload's regime verdict: a claim tested out of regime is reported, but is not evidence.
+carry the workload's regime verdict: a claim tested out of regime is reported, but is not evidence. Claims are
+tested per scope (scopes.py): on a workload that searches lr x wd, on its joint scope only (the drift is then the
+lr of the joint (lr, wd) optimum: the lr a user re-tunes together with the wd; the regrets are the joint ones).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench.crossfit import t_interval
+from transferbench.scopes import board_scopes, same_wd, wd_key
 
 FLAT = 0.25
 KOS25, FAN25 = "Kosson et al. 2025 (arXiv 2510.19093)", "Fan et al. 2025 (arXiv 2510.15262)"
@@ -78,18 +81,20 @@ def difference_verdict(lo: float, hi: float) -> str:
 def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.DataFrame) -> pd.DataFrame:
     """claims.csv: every applicable claim on every (workload, wd)."""
     rows: list[dict[str, Any]] = []
-    verdicts = {(r["workload"], float(r["wd"])): r["in_regime"] for _, r in regime.iterrows()}
-    for (wl, wd), t in transfer.groupby(["workload", "wd"], sort=True):
-        base = {"workload": wl, "wd": wd, "in_regime": verdicts.get((wl, float(wd)))}
+    verdicts = {(r["workload"], wd_key(r["wd"])): r["in_regime"] for _, r in regime.iterrows()}
+    for (wl, wd), t in board_scopes(transfer).groupby(["workload", "wd"], sort=True, dropna=False):
+        base = {"workload": wl, "wd": wd, "in_regime": verdicts.get((wl, wd_key(wd)))}
+        joint = wd_key(wd) is None  # the lr of the joint (lr, wd) optimum (scopes.py)
         by = t.set_index("recipe")
         for recipe, expect, claim, source in DRIFT_CLAIMS:
             if recipe not in by.index:
                 continue
             r = by.loc[recipe]
             lo, hi = float(r["drift_lo"]), float(r["drift_hi"])
-            rows.append({**base, "claim": claim, "source": source, "statistic": f"drift of {recipe} (oct/doubling)",
+            what = f"drift of {recipe}{' (lr of the joint optimum)' if joint else ''} (oct/doubling)"
+            rows.append({**base, "claim": claim, "source": source, "statistic": what,
                          "value": float(r["drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
-        wide = seed_scores[(seed_scores["workload"] == wl) & (seed_scores["wd"] == wd)
+        wide = seed_scores[(seed_scores["workload"] == wl) & same_wd(seed_scores["wd"], wd)
                            & seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
         per_seed = wide.pivot_table(index="seed", columns="recipe", values="regret", aggfunc="mean")
         for a, b, claim, source in REGRET_CLAIMS:
@@ -110,7 +115,9 @@ def _wd_claims(transfer: pd.DataFrame, verdicts: dict) -> list[dict[str, Any]]:
     rows = []
     for wl, t in transfer.groupby("workload", sort=True):
         by = t.drop_duplicates("recipe").set_index("recipe")
-        ins = [v for (w, _), v in verdicts.items() if w == wl]
+        # The joint scope's verdict (scopes.py); a profile without one: in regime only if it is at every wd.
+        ins = [v for (w, k), v in verdicts.items() if w == wl and k is None] or [
+            v for (w, _), v in verdicts.items() if w == wl]
         base = {"workload": wl, "wd": np.nan, "in_regime": bool(ins) and all(bool(v) for v in ins)}
         for recipe, expect, claim, source in WD_DRIFT_CLAIMS:
             if recipe not in by.index or not np.isfinite(float(by.loc[recipe, "wd_drift"])):

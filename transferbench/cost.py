@@ -6,7 +6,8 @@ multiply-add is 2 FLOPs); the built-ins' derivations are in their folders (workl
 and tests/test_cost.py checks them against torch's FlopCounterMode.
 GPU-hours = Σ over runs of FLOPs per item x items per run / (peak x MFU) / 3600, with the peak dense
 bf16 FLOP/s of :data:`PEAK_BF16` (vendor data sheets, without sparsity). An adaptive lr search trains
-a subset of the lattice: the estimate counts every lattice lr, an upper bound. Pure Python.
+a subset of the lattice: the estimate counts every lattice lr (and, for the 2-D lr x wd search, every lattice
+(lr, wd) point), an upper bound. Pure Python.
 """
 
 from __future__ import annotations
@@ -51,17 +52,18 @@ def profile_cost(profile: dict[str, Any], gpu: str = "H100-SXM", mfu: float = 0.
         base = _settings(profile, job.workload, job.width)
         flags, _ = workload_data(profile, job.workload, profile["workloads"][job.workload])
         base.update({flags[i].lstrip("-").replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)})
-        for seed in job.seeds:
-            for x in job.log2_lrs:
-                cfg = resolve_run_config({**base, "workload": job.workload, "recipe": job.recipe, "width": job.width,
-                                          "base_width": int(args["--base-width"]), "wd": job.wd, "seed": seed,
-                                          "log2_lr": x})
-                flops, items = per_item(cfg)
-                row = rows.setdefault(job.workload, {"workload": job.workload, "runs": 0, "flops": 0.0,
-                                                     "largest_run_h": 0.0})
-                row["runs"] += 1
-                row["flops"] += flops * items
-                row["largest_run_h"] = max(row["largest_run_h"], flops * items / rate / 3600)
+        # A 2-D job (wd_search adaptive) may train any point of its log2 lr x log2 wd lattice.
+        wds = [2.0**y for y in job.log2_wds] if job.log2_wds else [job.wd]
+        for seed, x, wd in ((s, x, wd) for s in job.seeds for x in job.log2_lrs for wd in wds):
+            cfg = resolve_run_config({**base, "workload": job.workload, "recipe": job.recipe, "width": job.width,
+                                      "base_width": int(args["--base-width"]), "wd": wd, "seed": seed,
+                                      "log2_lr": x})
+            flops, items = per_item(cfg)
+            row = rows.setdefault(job.workload, {"workload": job.workload, "runs": 0, "flops": 0.0,
+                                                 "largest_run_h": 0.0})
+            row["runs"] += 1
+            row["flops"] += flops * items
+            row["largest_run_h"] = max(row["largest_run_h"], flops * items / rate / 3600)
     for row in rows.values():
         row["gpu_hours"] = row["flops"] / rate / 3600
     return list(rows.values())
@@ -78,7 +80,7 @@ def _settings(profile: dict[str, Any], workload: str, width: int) -> dict[str, A
 def cost_table(rows: list[dict[str, Any]], gpu: str, mfu: float, adaptive: bool) -> str:
     lines = [f"GPU-hours at {mfu:.0%} MFU of a {gpu} ({PEAK_BF16[gpu] / 1e12:.0f} TFLOP/s dense bf16); "
              "formulas in each workload's spec (transferbench workloads)"
-             + (" (adaptive lr search: every lattice lr counted, an upper bound)" if adaptive else ""),
+             + (" (adaptive search: every lattice lr, or (lr, wd) point, counted: an upper bound)" if adaptive else ""),
              f"{'workload':<10}{'runs':>8}{'PFLOP':>14}{'GPU-hours':>12}{'largest run (h)':>18}"]
     for r in rows:
         lines.append(f"{r['workload']:<10}{r['runs']:>8}{r['flops'] / 1e15:>14,.0f}{r['gpu_hours']:>12,.1f}"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from transferbench import findings_wd
+from transferbench import findings_wd, scopes
 from transferbench.board_render import _f, _yes, regime_label, verdict_of
 from transferbench.citation import finite
 from transferbench.claims import FLAT
@@ -76,13 +76,11 @@ def _claims(claims: pd.DataFrame) -> list[str]:
              "Supported / contradicted: the 95% CI is on one side (drift claims: 'stays put' means inside "
              f"±{FLAT:g} octave per doubling); otherwise the data cannot decide. Out-of-regime workloads are listed "
              "but are not evidence.", ""]
-    many = claims.groupby("workload")["wd"].nunique().max() > 1
+    many = scopes.many_wds(claims)
     for (claim, source), g in claims.groupby(["claim", "source"], sort=False):
         lines.append(f"- *{claim}* ({source}):")
         for _, r in g.iterrows():
-            every = not finite(r["wd"])  # a weight-decay claim: about every wd swept
-            where = (f"{r['workload']} (every wd)" if every else f"{r['workload']} (wd {float(r['wd']):g})" if many
-                     else str(r["workload"])) + (
+            where = scopes.label(r["workload"], r["wd"], many) + (
                 "" if _yes(r["in_regime"]) is not False else ", out of regime")
             kind = "drift" if str(r["statistic"]).startswith(("drift", "wd drift")) else "regret"
             lines.append(f"  - {where}: **{r['verdict']}**, {r['statistic']} "

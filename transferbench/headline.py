@@ -1,7 +1,7 @@
 """The leaderboard's headline (docs/design.md §6): two rankings, honest ties, duplicates shown once.
 
-Per (workload, wd) and overall, every recipe gets two ranks from the cross-fitted per-seed scores of
-``seed_scores.csv`` (crossfit.py), compared paired by seed:
+Per scope (scopes.py: a (workload, wd), or a workload's joint lr x wd scope) and overall, every recipe gets two
+ranks from the cross-fitted per-seed scores of ``seed_scores.csv`` (crossfit.py), compared paired by seed:
 
 - **transferred loss**, "what you get": the held-out loss at the widest width when trained at the lr tuned at
   the base width. Cite it to say which recipe gives the best wide model for a small-model tuning budget.
@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transferbench import scopes
 from transferbench.crossfit import t_interval
 from transferbench.mcs import confidence_set
+from transferbench.scopes import same_wd, wd_key
 
 SCORES = {"transferred": "transferred_loss", "regret": "regret"}
 SCOPE_COLUMNS = ["scope", "workload", "wd", "recipe", "aliases", "in_regime"]
@@ -42,20 +44,27 @@ def _order_key(name: str) -> tuple[int, str]:
     return (1 if re.search(r"\[", name) else 0, name)
 
 
-def alias_groups(runs: pd.DataFrame) -> dict[tuple[str, float], list[list[str]]]:
-    """Per (workload, wd): recipes whose runs are the same trainings (equal sets of (width, log2_lr, seed,
-    trainer_fingerprint)), each group sorted with its display name first."""
-    out: dict[tuple[str, float], list[list[str]]] = {}
+def alias_groups(runs: pd.DataFrame, joint: set[str] | frozenset = frozenset()) -> dict[tuple[str, float | None],
+                                                                                     list[list[str]]]:
+    """Per scope (workload, wd key: scopes.wd_key, None for a ``joint`` workload's lr x wd scope, which
+    holds its runs at every positive wd): recipes whose runs are the same trainings (equal sets of (width,
+    log2_lr, wd, seed, trainer_fingerprint)), each group sorted with its display name first."""
+    out: dict[tuple[str, float | None], list[list[str]]] = {}
     fp = "trainer_fingerprint"
-    for (wl, wd), g in runs.groupby(["workload", "wd"], sort=True):
+    keyed = runs.assign(_scope=[None if str(wl) in joint else wd_key(wd) for wl, wd in zip(runs["workload"],
+                                                                                          runs["wd"], strict=True)])
+    for (wl, wd), g in keyed.groupby(["workload", "_scope"], sort=True, dropna=False):
+        wd = wd_key(wd)
+        if wd is None:
+            g = scopes.runs_of(g, wl, None)
         keys: dict[Any, list[str]] = {}
         for recipe, gr in g.groupby("recipe", sort=True):
             if fp in gr and gr[fp].notna().all():
-                key = frozenset(zip(gr["width"], gr["log2_lr"], gr["seed"], gr[fp]))
+                key = frozenset(zip(gr["width"], gr["log2_lr"], gr["wd"], gr["seed"], gr[fp]))
             else:
                 key = recipe  # no fingerprints (an old table): never an alias
             keys.setdefault(key, []).append(str(recipe))
-        out[(wl, float(wd))] = sorted((sorted(v, key=_order_key) for v in keys.values()), key=lambda v: v[0])
+        out[(wl, wd)] = sorted((sorted(v, key=_order_key) for v in keys.values()), key=lambda v: v[0])
     return out
 
 
@@ -105,19 +114,21 @@ def _rows(scope: str, wl: Any, wd: Any, groups: list[list[str]], in_regime: Any,
 
 def headline(seed_scores: pd.DataFrame, runs: pd.DataFrame, regime: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """One row per (scope, recipe): the two rankings with CIs and confidence sets; scope is the workload
-    (with ``wd`` when a workload swept several) or ``overall`` (in-regime workloads only)."""
-    groups = alias_groups(runs)
-    verdicts = {(r["workload"], float(r["wd"])): bool(r["in_regime"]) for _, r in regime.iterrows()}
-    many_wd = runs.groupby("workload")["wd"].nunique().max() > 1 if len(runs) else False
+    (with ``wd`` when a workload swept several; ``(lr × wd)`` for a joint scope, scopes.py) or ``overall``
+    (in-regime workloads only)."""
+    joint = scopes.joint_workloads(seed_scores)
+    groups = alias_groups(runs, joint)
+    verdicts = {(r["workload"], wd_key(r["wd"])): bool(r["in_regime"]) for _, r in regime.iterrows()}
+    many_wd = scopes.many_wds(runs) or bool(joint)
     rows: list[dict[str, Any]] = []
     relative: dict[str, list[pd.DataFrame]] = {name: [] for name in SCORES}
     for (wl, wd), gs in groups.items():
         names = [g[0] for g in gs]
-        sc = seed_scores[(seed_scores["workload"] == wl) & (seed_scores["wd"] == wd)]
+        sc = seed_scores[(seed_scores["workload"] == wl) & same_wd(seed_scores["wd"], wd)]
         mats = {name: _matrix(sc, names, col) for name, col in SCORES.items()}
         ok = verdicts.get((wl, wd), True)
-        scope = f"{wl} (wd {wd:g})" if many_wd else str(wl)
-        rows += _rows(scope, wl, wd, gs, ok, {k: v[0] for k, v in mats.items()}, seed)
+        scope = scopes.label(wl, wd, many_wd)
+        rows += _rows(scope, wl, np.nan if wd is None else wd, gs, ok, {k: v[0] for k, v in mats.items()}, seed)
         if ok:
             retuned = _matrix(sc, names, "retuned_loss")[0]
             for name, (m, seeds) in mats.items():

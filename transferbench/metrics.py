@@ -177,8 +177,8 @@ def compute_wd_metrics(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(optima_wd, wd_transfer): optimal log2 wd (and the 2-D optimum) per workload x recipe x width, its
     drift with width and the joint-transfer regret (wd_transfer.py)."""
-    optima_wd, wd_transfer, _ = wd_tables(prepared(runs), n_boot, seed)
-    return optima_wd, wd_transfer
+    wd = wd_tables(prepared(runs), n_boot, seed)
+    return wd.optima_wd, wd.wd_columns
 
 
 def compute_metrics(
@@ -211,12 +211,17 @@ def _every_table(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[Any, ...]:
     transfer = add_tie_columns(transfer, {k: v[0] for k, v in samples.items()},
                                {k: v[1] for k, v in samples.items()})
     transfer = transfer[[*TRANSFER_COLUMNS, *TIE_COLUMNS, *COLUMN_HOOKS]]  # hooks last (docs/extending.md)
-    optima_wd, wd_transfer, joint_scores = wd_tables(ready, n_boot, seed)
+    wd = wd_tables(ready, n_boot, seed)
     # Always the same columns: empty (NaN) where a workload sweeps one wd (wd_transfer.py).
-    transfer = transfer.merge(wd_transfer, on=["workload", "recipe"], how="left")
+    transfer = transfer.merge(wd.wd_columns, on=["workload", "recipe"], how="left")
+    # Where a workload sweeps wd, its joint (lr x wd) scope rows follow its per-wd rows (``wd`` empty,
+    # scopes.py): the scope the board, regime and claims read for it.
+    transfer = pd.concat([transfer, wd.scopes.reindex(columns=transfer.columns)], ignore_index=True)
     transfer = transfer[[*TRANSFER_COLUMNS, *TIE_COLUMNS, *WD_TRANSFER_COLUMNS, *COLUMN_HOOKS]]  # hooks last
     seed_scores = pd.DataFrame(seed_rows, columns=SEED_COLUMNS)
-    return optima, transfer, optima_wd, {k: v[0] for k, v in samples.items()}, seed_scores, joint_scores
+    if len(wd.scope_seeds):
+        seed_scores = pd.concat([seed_scores, wd.scope_seeds], ignore_index=True)
+    return optima, transfer, wd.optima_wd, {k: v[0] for k, v in samples.items()}, seed_scores, wd.joint_scores
 
 
 def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
@@ -227,7 +232,7 @@ def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: i
     are fixed)."""
     optima, transfer, optima_wd, samples, seed_scores, joint_scores = _every_table(runs, n_boot, seed)
     p_rows, p_best = wd_exponent.tables(transfer, wd_exponent.oos_samples(seed_scores, n_boot, seed))
-    regime = regime_table(transfer, optima, runs)
+    regime = regime_table(transfer, optima, runs, optima_wd)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best", "seed_scores", "regime",

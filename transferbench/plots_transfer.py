@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from transferbench.crossfit import t_interval
 from transferbench.headline import alias_groups
 from transferbench.plots import loss_unit
+from transferbench.scopes import board_scopes, joint_workloads, same_wd, wd_key
 
 
 def _stats(values: pd.Series) -> tuple[float, float]:
@@ -28,16 +29,17 @@ def _stats(values: pd.Series) -> tuple[float, float]:
 
 
 def plot_transferred(workload: str, seed_scores: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Path:
-    """Write ``path`` for one workload (every wd swept gets its own panel)."""
-    s = seed_scores[seed_scores["workload"] == workload]
-    wds = sorted(s["wd"].unique()) or [np.nan]
+    """Write ``path`` for one workload (every wd scope gets its own panel; a workload that searches lr x wd
+    one, its joint scope: the (lr, wd) tuned together at the base width, scopes.py)."""
+    s = board_scopes(seed_scores[seed_scores["workload"] == workload])
+    wds = sorted(s["wd"].unique(), key=lambda w: (np.isnan(w), w)) or [np.nan]
     fig = Figure(figsize=(6.4 * len(wds), 4.6))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(wds), squeeze=False)
-    groups = alias_groups(runs[runs["workload"] == workload])
+    groups = alias_groups(runs[runs["workload"] == workload], joint_workloads(s))
     for ax, wd in zip(axes[0], wds, strict=True):
-        g = s[s["wd"] == wd]
-        names = groups.get((workload, float(wd)), [[r] for r in sorted(g["recipe"].unique())])
+        g = s[same_wd(s["wd"], wd)]
+        names = groups.get((workload, wd_key(wd)), [[r] for r in sorted(g["recipe"].unique())])
         palette = sns.color_palette("tab10", max(len(names), 1))
         for color, group in zip(palette, names, strict=False):
             r = g[g["recipe"] == group[0]]
@@ -57,8 +59,9 @@ def plot_transferred(workload: str, seed_scores: pd.DataFrame, runs: pd.DataFram
         ax.set_xticks(ticks, [str(int(w)) for w in ticks])
         ax.minorticks_off()
         ax.set_xlabel("width (open markers: re-tuned at the widest width)")
-        ax.set_ylabel(f"held-out loss ({loss_unit(workload)}) at the lr tuned at the base width")
-        ax.set_title(f"{workload}, wd {wd:g}" if len(wds) > 1 else workload)
+        tuned = "the (lr, wd)" if wd_key(wd) is None else "the lr"
+        ax.set_ylabel(f"held-out loss ({loss_unit(workload)}) at {tuned} tuned at the base width")
+        ax.set_title(label(workload, wd, len(wds) > 1))
         ax.legend(fontsize=7)
     fig.suptitle("What you get: the loss at the lr tuned at the base width\n(cross-fitted over seeds; bars: 95% "
                  "t intervals over seeds, unpaired)", fontsize=10)

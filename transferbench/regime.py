@@ -1,7 +1,8 @@
 """Regime verdicts (docs/design.md §6): is a workload in the regime the two source papers speak about?
 
 A ranking of recipes means something only where the experiment can show what the papers claim. Per
-(workload, wd) four checks, each True, False or None (cannot be checked, e.g. with one seed):
+scope (scopes.py: a (workload, wd), or a workload's joint lr x wd scope) four checks, each True, False or None
+(cannot be checked, e.g. with one seed):
 
 - ``wider_better``: at the lr transferred from the base width, the best recipe's (lowest transferred loss)
   seed-mean transferred loss falls at every width step. If wider is not better even there, the widths are
@@ -9,7 +10,8 @@ A ranking of recipes means something only where the experiment can show what the
   transfer is being tested.
 - ``optimum_resolved``: every recipe's optimal log2 lr has a 95% CI within +-``MAX_CI_OCTAVES`` of its estimate
   (half-width under 1 octave: the lr known to a factor of 2 either way) at every width, and sits inside the lr
-  grid. A drift or a regret read off an optimum that seeds move by octaves is noise. (The full width, e.g. 1.4
+  grid (a joint scope: the 2-D optimum's lr and wd, optima_wd.csv, both). A drift or a regret read off an
+  optimum that seeds move by octaves is noise. (The full width, e.g. 1.4
   octaves for llama's base width with 3 seeds and half-octave spacing, is about 2 t_{0.975,2} = 8.6 times the
   seeds' standard error of the optimum; a full width under 1 octave would need that error under 0.12 octave.)
 - ``wd_acts``: where weight decay is on, the hidden matrices live through at least ``MIN_TAU`` weight-decay
@@ -34,6 +36,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from transferbench.scopes import board_scopes, runs_of, same_wd, wd_key
 
 MAX_CI_OCTAVES = 1.0
 MIN_TAU = 1.0
@@ -63,20 +67,26 @@ def _near(g: pd.DataFrame, log2_lr: float) -> pd.DataFrame:
     return g[g["log2_lr"] == grid[np.argmin(np.abs(grid - log2_lr))]]
 
 
-def _resolved(optima: pd.DataFrame) -> tuple[bool | None, float, str]:
-    ci = (pd.to_numeric(optima["opt_log2_lr_hi"], errors="coerce")
-          - pd.to_numeric(optima["opt_log2_lr_lo"], errors="coerce")) / 2  # the half-width
-    edge = optima["edge"].map(lambda x: _flag(x) is True)
+def _resolved(optima: pd.DataFrame, axes: tuple[str, ...] = ("lr",)) -> tuple[bool | None, float, str]:
+    """(check, the largest CI half-width in octaves, where) over optima.csv rows (``opt_log2_lr_lo/hi``,
+    ``edge``) or, for a joint scope, optima_wd.csv rows on both axes (``axes`` ("lr", "wd"): lr CIs with
+    ``lr_edge``, wd CIs with ``edge``)."""
     if not len(optima):
         return None, np.nan, ""
-    if edge.any():
-        r = optima[edge].iloc[0]
-        return False, np.inf, f"{r['recipe']} d={int(r['width'])}"  # max_opt_ci inf: on the edge
-    if ci.isna().all():
+    parts = []
+    for axis in axes:
+        lo, hi = (pd.to_numeric(optima[f"opt_log2_{axis}_{end}"], errors="coerce") for end in ("lo", "hi"))
+        edge = optima["edge" if axis == "wd" or len(axes) == 1 else "lr_edge"].map(lambda x: _flag(x) is True)
+        at = optima["recipe"].astype(str) + " d=" + optima["width"].astype(int).astype(str)
+        parts.append(pd.DataFrame({"half": (hi - lo) / 2, "edge": edge, "at": at + (f", {axis}" if len(axes) > 1
+                                                                                     else "")}))
+    o = pd.concat(parts, ignore_index=True)
+    if o["edge"].any():
+        return False, np.inf, str(o.loc[o["edge"], "at"].iloc[0])  # max_opt_ci inf: on the edge
+    if o["half"].isna().all():
         return None, np.nan, ""
-    i = ci.idxmax()
-    r = optima.loc[i]
-    return bool(ci.max() < MAX_CI_OCTAVES), float(ci.max()), f"{r['recipe']} d={int(r['width'])}"
+    i = o["half"].idxmax()
+    return bool(o.at[i, "half"] < MAX_CI_OCTAVES), float(o.at[i, "half"]), str(o.at[i, "at"])
 
 
 def _tau(transfer: pd.DataFrame, runs: pd.DataFrame, wd: float) -> tuple[bool | None, float, str]:
@@ -114,7 +124,7 @@ def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, fl
 
 def _base_spread(runs: pd.DataFrame) -> tuple[bool | None, float]:
     """Do the recipes train one model at the base width? The largest spread of eval_loss across recipes at one
-    (seed, log2 lr) of the base width (0 when every recipe shares one run there, as one base model makes
+    (seed, log2 lr, wd) of the base width (0 when every recipe shares one run there, as one base model makes
     them; runs made before, or a plugin that declares its own base model, show it). Not a regime check: a
     reader's warning that a width comparison is confounded with a base-model difference."""
     if "base_width" not in runs or not len(runs):
@@ -123,7 +133,8 @@ def _base_spread(runs: pd.DataFrame) -> tuple[bool | None, float]:
     if "base_model" in base:  # a declared base model is shown on the board; it is not "one model" evidence
         base = base[base["base_model"].fillna("").astype(str).isin(["", "nan"])]
     loss = pd.to_numeric(base["eval_loss"], errors="coerce")
-    spread = loss.groupby([base["seed"], base["log2_lr"]]).agg(lambda v: v.max() - v.min() if v.size > 1 else np.nan)
+    at = [base["seed"], base["log2_lr"], base["wd"]]
+    spread = loss.groupby(at).agg(lambda v: v.max() - v.min() if v.size > 1 else np.nan)
     spread = spread.dropna()
     if not len(spread):
         return None, np.nan
@@ -131,19 +142,27 @@ def _base_spread(runs: pd.DataFrame) -> tuple[bool | None, float]:
 
 
 def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, workload: str,
-            wd: float) -> dict[str, Any]:
-    """The regime row of one (workload, wd) from its transfer, optima and runs rows."""
-    t = transfer[(transfer["workload"] == workload) & (transfer["wd"] == wd)]
-    o = optima[(optima["workload"] == workload) & (optima["wd"] == wd)]
-    r = runs[(runs["workload"] == workload) & (runs["wd"] == wd)]
+            wd: float, optima_wd: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The regime row of one scope (scopes.py) from its transfer, optima and runs rows; a joint scope (``wd``
+    NaN) is resolved on optima_wd.csv's lr and wd CIs, and its weight decay acts at the transferred (lr, wd)."""
+    joint = wd_key(wd) is None
+    t = transfer[(transfer["workload"] == workload) & same_wd(transfer["wd"], wd)]
+    if joint:
+        o = (optima_wd if optima_wd is not None else pd.DataFrame(columns=["workload"]))
+        o = o[o["workload"] == workload]
+    else:
+        o = optima[(optima["workload"] == workload) & same_wd(optima["wd"], wd)]
+    r = runs_of(runs, workload, wd)
     loss = pd.to_numeric(t["transferred_loss"], errors="coerce")
     best = t.loc[loss.idxmin()] if loss.notna().any() else None
     row: dict[str, Any] = {"workload": workload, "wd": wd}
     row["best_recipe"] = None if best is None else best["recipe"]
     row["transferred_by_width"] = None if best is None else best["transferred_by_width"]
     row["wider_better"] = None if best is None else _flag(best["wider_better"])
-    row["optimum_resolved"], row["max_opt_ci"], row["max_opt_ci_at"] = _resolved(o)
-    row["wd_acts"], row["min_tau_widest"], row["min_tau_at"] = _tau(t, r, wd)
+    row["optimum_resolved"], row["max_opt_ci"], row["max_opt_ci_at"] = _resolved(o, ("lr", "wd") if joint
+                                                                               else ("lr",))
+    on = float(pd.to_numeric(r["wd"], errors="coerce").max()) if joint and len(r) else wd
+    row["wd_acts"], row["min_tau_widest"], row["min_tau_at"] = _tau(t, r, on)
     row["warmup_completes"], row["min_factor_end"], row["min_factor_at"] = _factor(t, r)
     row["in_regime"] = not any(row[c] is False for c in CHECKS)
     row["reasons"] = "; ".join(reasons(row))
@@ -158,9 +177,11 @@ def reasons(row: dict[str, Any]) -> list[str]:
         out.append(f"wider is not better at the transferred lr ({row['best_recipe']}: "
                    f"{str(row['transferred_by_width']).replace('/', ' → ')} across widths)")
     if row["optimum_resolved"] is False:
-        what = ("on the lr grid's edge" if not np.isfinite(row["max_opt_ci"])
+        joint = str(row["max_opt_ci_at"]).endswith((", lr", ", wd"))  # a joint scope names the axis
+        what_of = "an optimum" if joint else "an optimal lr"
+        what = (f"on the {'' if joint else 'lr '}grid's edge" if not np.isfinite(row["max_opt_ci"])
                 else f"95% CI ±{row['max_opt_ci']:.2f} octaves, not under ±{MAX_CI_OCTAVES:g}")
-        out.append(f"an optimal lr is not resolved: {what} ({row['max_opt_ci_at']})")
+        out.append(f"{what_of} is not resolved: {what} ({row['max_opt_ci_at']})")
     if row["wd_acts"] is False:
         out.append(f"weight decay acts over {row['min_tau_widest']:.2f} < {MIN_TAU:g} timescale at the widest "
                    f"width ({row['min_tau_at']})")
@@ -170,8 +191,10 @@ def reasons(row: dict[str, Any]) -> list[str]:
     return out
 
 
-def regime_table(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """regime.csv: one verdict per (workload, wd) of transfer.csv."""
-    rows = [verdict(transfer, optima, runs, wl, wd)
-            for (wl, wd), _ in transfer.groupby(["workload", "wd"], sort=True)]
+def regime_table(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame,
+                 optima_wd: pd.DataFrame | None = None) -> pd.DataFrame:
+    """regime.csv: one verdict per scope of transfer.csv (scopes.py: per (workload, wd), or the joint one)."""
+    scopes = board_scopes(transfer)
+    rows = [verdict(transfer, optima, runs, wl, wd, optima_wd)
+            for (wl, wd), _ in scopes.groupby(["workload", "wd"], sort=True, dropna=False)]
     return pd.DataFrame(rows, columns=COLUMNS)

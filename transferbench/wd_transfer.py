@@ -26,11 +26,12 @@ numpy/pandas only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from transferbench import crossfit
 from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
 from transferbench.crossfit import _mean_curve, t_interval
 from transferbench.fit import fitted_loss, slope
@@ -157,18 +158,41 @@ def cross_fit_joint(lrs: np.ndarray, log2_wds: np.ndarray, a: np.ndarray, tuning
 
 
 def _summary(jf: JointFit) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    mean, lo, hi, _ = t_interval(jf.transferred[:, -1])
-    out.update(joint_transferred_loss=mean, joint_transferred_loss_lo=lo, joint_transferred_loss_hi=hi)
-    out["joint_retuned_loss"] = t_interval(jf.retuned)[0]
-    mean, lo, hi, _ = t_interval(jf.regret)
-    out.update(regret_joint=mean, regret_joint_lo=lo, regret_joint_hi=hi)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean, lo, hi, _ = t_interval(jf.regret / jf.retuned)
-    out.update(regret_joint_rel=mean, regret_joint_rel_lo=lo, regret_joint_rel_hi=hi)
-    out["joint_transfer_log2_lr"] = t_interval(jf.transfer_lr)[0]
+    """transfer.csv's joint columns: crossfit.summary's means and t intervals over seeds, renamed."""
+    cf = crossfit.summary(jf)  # JointFit has CrossFit's fields (transferred, retuned, regret, transfer_lr, crossfit)
+    out = {f"joint_{k}": cf[k] for k in ("transferred_loss", "transferred_loss_lo", "transferred_loss_hi",
+                                         "retuned_loss", "transfer_log2_lr")}
+    out.update({k.replace("_oos", "_joint"): cf[k] for k in cf if k.startswith("regret_oos")})
     out["joint_transfer_log2_wd"] = t_interval(jf.transfer_wd)[0]
     return out
+
+
+def _tau_at(g: pd.DataFrame, width: int, x: float, y: float) -> float:
+    """runs.csv's ``tau`` (weight-decay timescales lived through) at ``width``, seed mean of the trained (lr,
+    wd) nearest (log2 lr ``x``, log2 wd ``y``); NaN without a tau column or a point."""
+    r = g[g["width"] == width]
+    if "tau" not in r or not len(r) or not (np.isfinite(x) and np.isfinite(y)):
+        return np.nan
+    d = np.abs(r["log2_lr"].astype(float) - x) + np.abs(np.log2(r["wd"].astype(float)) - y)
+    return float(pd.to_numeric(r.loc[d == d.min(), "tau"], errors="coerce").mean())
+
+
+def _scope(key: tuple, g: pd.DataFrame, widths: np.ndarray, tune: int, opt_lr: np.ndarray, edge: bool,
+           best: float, n_seeds: int, jf: JointFit) -> dict[str, Any]:
+    """The workload's joint (lr x wd) scope row of transfer.csv (``wd`` empty, scopes.py): transfer.csv's lr
+    columns for the 2-D transfer, so that the board, regime and claims read it as any other scope. drift is
+    the joint optimum's log2 lr on log2 d (the lr a user re-tunes together with the wd); regret and the
+    in-sample columns are left empty (the cross-fitted ones are the numbers)."""
+    first = g.iloc[0]
+    drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt_lr])
+    lo, hi = ci(drift, n_seeds)
+    at_lr, at_wd = t_interval(jf.transfer_lr)[0], t_interval(jf.transfer_wd)[0]
+    return {"workload": key[0], "recipe": key[1], "wd": np.nan, "widths": "/".join(str(int(w)) for w in widths),
+            "tuning_width": tune, "widest_width": int(widths[-1]), "drift": drift[0], "drift_lo": lo,
+            "drift_hi": hi, "drift_edge": edge, "best_loss": best, "n_seeds": n_seeds,
+            "recipe_arxiv": first.get("recipe_arxiv"), "recipe_distribution": first.get("recipe_distribution"),
+            "recipe_version": first.get("recipe_version"), **crossfit.summary(jf),
+            "tau": _tau_at(g, tune, at_lr, at_wd), "tau_widest": _tau_at(g, int(widths[-1]), at_lr, at_wd)}
 
 
 def _seed_rows(key: tuple, union: np.ndarray, widths: np.ndarray, jf: JointFit) -> list[list]:
@@ -184,12 +208,24 @@ def _seed_rows(key: tuple, union: np.ndarray, widths: np.ndarray, jf: JointFit) 
 
 
 # -- one (workload, recipe) ---------------------------------------------------------------------------------
+class WdTables(NamedTuple):
+    """wd_tables' tables. ``scopes`` and ``scope_seeds`` are the joint (lr x wd) scope's transfer.csv and
+    seed_scores.csv rows (``wd`` empty, scopes.py)."""
+
+    optima_wd: pd.DataFrame
+    wd_columns: pd.DataFrame  # the transfer.csv wd columns per (workload, recipe)
+    joint_scores: pd.DataFrame  # seed_scores_joint.csv
+    scopes: pd.DataFrame
+    scope_seeds: pd.DataFrame
+
+
 def wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
-             union: np.ndarray | None = None) -> tuple[list[list], dict, list[list]] | None:
-    """(optima_wd rows, the transfer.csv wd columns, seed_scores_joint rows) of one (workload, recipe), from
-    metrics.prepared runs (``capped``, ``bad``); None when fewer than two positive wds were swept (wd = 0
-    has no log). ``union``: the workload's sorted seed ids (the resampled ids, paired across recipes). The
-    optimum transferred is the base width's (``base_width``, else the narrowest: metrics.tuning_width)."""
+             union: np.ndarray | None = None) -> tuple[list[list], dict, list[list], dict, list[list]] | None:
+    """(optima_wd rows, the transfer.csv wd columns, seed_scores_joint rows, the joint scope's transfer.csv row
+    and its seed_scores.csv rows) of one (workload, recipe), from metrics.prepared runs (``capped``, ``bad``);
+    None when fewer than two positive wds were swept (wd = 0 has no log). ``union``: the workload's sorted
+    seed ids (the resampled ids, paired across recipes). The optimum transferred is the base width's
+    (``base_width``, else the narrowest: metrics.tuning_width)."""
     g = g[pd.to_numeric(g["wd"], errors="coerce") > 0]
     if g["wd"].nunique() < 2:
         return None
@@ -215,25 +251,32 @@ def wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     base = float(pd.to_numeric(g["base_width"], errors="coerce").median()) if "base_width" in g else np.nan
     tune = int(base) if np.isfinite(base) and base in widths else int(widths.min())
     jf = cross_fit_joint(lrs, log2_wd, a, int(np.flatnonzero(widths == tune)[0]))
-    summary = {"workload": key[0], "recipe": key[1], "wd_drift": drift[0], "wd_drift_lo": lo, "wd_drift_hi": hi,
-               "wd_drift_edge": bool(wd_edge.any()), **_summary(jf)}
+    cols = {"workload": key[0], "recipe": key[1], "wd_drift": drift[0], "wd_drift_lo": lo, "wd_drift_hi": hi,
+            "wd_drift_edge": bool(wd_edge.any()), **_summary(jf)}
+    scope = _scope(key, g, widths, tune, opt_lr, bool(wd_edge.any() or lr_edge.any()), float(opt_loss[0, -1]),
+                   len(seeds), jf)
     if len(widths) < 2:  # nothing is transferred with a single width
-        summary.update({k: np.nan for k in summary if k.startswith(("regret_joint", "joint_"))})
-    return rows, summary, _seed_rows(key, union, widths, jf)
+        cols.update({k: np.nan for k in cols if k.startswith(("regret_joint", "joint_"))})
+        scope.update({k: np.nan for k in scope if k.startswith(("regret_oos", "transferred_loss"))})
+    return (rows, cols, _seed_rows(key, union, widths, jf), scope,
+            crossfit.seed_rows((*key, np.nan), union, widths, jf))
 
 
-def wd_tables(ready: pd.DataFrame, n_boot: int = 1000,
-              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(optima_wd, the wd columns per (workload, recipe), seed_scores_joint) of metrics.prepared runs; header
-    only (and no wd rows) where no workload sweeps two or more positive wds."""
-    rows, summaries, seed_rows = [], [], []
+def wd_tables(ready: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> WdTables:
+    """WdTables of metrics.prepared runs; header only (and no wd rows) where no workload sweeps two or more
+    positive wds. ``scopes`` has the columns the rows have (metrics.py reindexes it to transfer.csv's)."""
+    rows, cols, seed_rows, scopes, scope_seeds = [], [], [], [], []
     for (wl, recipe), g in ready.groupby(["workload", "recipe"], sort=True):
         union = np.sort(ready.loc[ready["workload"] == wl, "seed"].unique())
         res = wd_group((wl, recipe), g, n_boot, seed, union)
         if res is not None:
             rows += res[0]
-            summaries.append(res[1])
+            cols.append(res[1])
             seed_rows += res[2]
-    return (pd.DataFrame(rows, columns=OPTIMA_WD_COLUMNS),
-            pd.DataFrame(summaries, columns=["workload", "recipe", *WD_TRANSFER_COLUMNS]),
-            pd.DataFrame(seed_rows, columns=JOINT_SEED_COLUMNS))
+            scopes.append({**res[3], **res[1]})
+            scope_seeds += res[4]
+    return WdTables(pd.DataFrame(rows, columns=OPTIMA_WD_COLUMNS),
+                    pd.DataFrame(cols, columns=["workload", "recipe", *WD_TRANSFER_COLUMNS]),
+                    pd.DataFrame(seed_rows, columns=JOINT_SEED_COLUMNS), pd.DataFrame(scopes),
+                    pd.DataFrame(scope_seeds, columns=JOINT_SEED_COLUMNS[:2] + ["wd"] + [
+                        c for c in JOINT_SEED_COLUMNS[2:] if c != "transfer_log2_wd"]))

@@ -216,11 +216,34 @@ def _wd_start(spec: dict[str, Any]) -> float:
     return float(start) if start is not None else (min(lattice) + max(lattice)) / 2
 
 
+#: The invariance study's directions in (log2 lr, log2 wd) per unit step: ``ratio`` (lr x k, wd / k: lr x wd and
+#: so tau fixed, eta / lambda x k^2) and ``product`` (lr x j, wd x j: eta / lambda fixed, tau x j^2).
+DIRECTIONS = {"ratio": (1.0, -1.0), "product": (1.0, 1.0)}
+
+
+def invariance_points(study: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(study name, log2 lr, wd) of every point of the ``invariance`` study: along each of its ``directions``
+    (default ``[ratio]``) at every step of ``log2_ks``; the product direction skips its step 0 (the ratio
+    direction's centre) and trains under its own study name (its lines may coincide with the ratio's)."""
+    out = []
+    for direction in study.get("directions") or ["ratio"]:
+        du, dv = DIRECTIONS[direction]
+        for log2_k in study["log2_ks"]:
+            if direction != "ratio" and float(log2_k) == 0 and "ratio" in (study.get("directions") or ["ratio"]):
+                continue
+            name = "invariance" if direction == "ratio" else f"invariance-{direction}"
+            out.append((name, float(study["log2_lr"]) + du * float(log2_k),
+                        float(study["wd"]) * 2.0 ** (dv * float(log2_k))))
+    return out
+
+
 def invariance_jobs(profile: dict[str, Any]) -> list[Job]:
-    """The ``invariance`` study's jobs ([Fan25]'s check, invariance.py): at each width and log2 k, one run
-    per seed at lr = 2^log2_lr x k and wd = wd / k, so lr x wd (the decay timescale) stays fixed and
-    eta/lambda moves by k^2. One job per (width, k), lr_search grid; they share trained runs with the
-    sweep where one coincides (shared.py)."""
+    """The ``invariance`` study's jobs ([Fan25]'s check, invariance.py): at each width and each point of
+    :func:`invariance_points`, one run per seed; along the ratio direction, lr = 2^log2_lr x k and wd = wd / k,
+    so lr x wd (the decay timescale) stays fixed and eta/lambda moves by k^2; along the product direction
+    (``directions: [ratio, product]``) lr x j and wd x j, eta/lambda fixed, so the two identify both of the
+    law's exponents. One job per (width, point), lr_search grid; they share trained runs with the sweep where
+    one coincides (shared.py)."""
     study = profile.get("invariance")
     if not study:
         return []
@@ -233,10 +256,8 @@ def invariance_jobs(profile: dict[str, Any]) -> list[Job]:
     out = []
     for width in study["widths"]:
         settings = run_settings(profile, wl, spec, int(width))
-        for log2_k in study["log2_ks"]:
-            log2_lr, wd = float(study["log2_lr"]) + float(log2_k), float(study["wd"]) / 2.0 ** float(log2_k)
-            job = Job(wl, study["recipe"], int(width), wd, seeds, (log2_lr,), results_dir=results_dir,
-                      study="invariance")
+        for name, log2_lr, wd in invariance_points(study):
+            job = Job(wl, study["recipe"], int(width), wd, seeds, (log2_lr,), results_dir=results_dir, study=name)
             args = ["--workload", wl, "--recipe", study["recipe"], "--width", str(width),
                     "--base-width", str(spec["base_width"]), "--wd", fmt(wd), "--seed", *(str(s) for s in seeds),
                     "--log2-lr", fmt(log2_lr)]
