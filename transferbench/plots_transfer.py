@@ -21,6 +21,7 @@ from transferbench.crossfit import t_interval
 from transferbench.headline import alias_groups
 from transferbench.plots import loss_unit
 from transferbench.scopes import board_scopes, joint_workloads, same_wd, wd_key
+from transferbench.scopes import label as scope_label
 
 
 def _stats(values: pd.Series) -> tuple[float, float]:
@@ -61,7 +62,7 @@ def plot_transferred(workload: str, seed_scores: pd.DataFrame, runs: pd.DataFram
         ax.set_xlabel("width (open markers: re-tuned at the widest width)")
         tuned = "the (lr, wd)" if wd_key(wd) is None else "the lr"
         ax.set_ylabel(f"held-out loss ({loss_unit(workload)}) at {tuned} tuned at the base width")
-        ax.set_title(label(workload, wd, len(wds) > 1))
+        ax.set_title(scope_label(workload, wd, len(wds) > 1))
         ax.legend(fontsize=7)
     fig.suptitle("What you get: the loss at the lr tuned at the base width\n(cross-fitted over seeds; bars: 95% "
                  "t intervals over seeds, unpaired)", fontsize=10)
