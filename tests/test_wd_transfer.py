@@ -151,6 +151,11 @@ def test_one_wd_leaves_the_wd_columns_empty_and_two_fill_them(tmp_path):
     assert transfer[WD_TRANSFER_COLUMNS].isna().all().all()
     write_metrics(runs_of(separable, widths=(32, 64)), tmp_path, n_boot=10)
     transfer = pd.read_csv(tmp_path / "transfer.csv")
-    assert len(transfer) == len(LOG2_WDS) and transfer["regret_joint"].notna().all()  # on every wd row
+    # on every wd row, and on the joint scope's row (wd empty, scopes.py) that follows them
+    assert len(transfer) == len(LOG2_WDS) + 1 and transfer["regret_joint"].notna().all()
+    joint = transfer[transfer["wd"].isna()].iloc[0]
+    assert joint["regret_oos"] == pytest.approx(joint["regret_joint"]) and joint["drift"] == pytest.approx(0.5)
+    scores = pd.read_csv(tmp_path / "seed_scores.csv")
+    assert len(scores[scores["wd"].isna()]) == 3 * 2  # the joint scope's per-seed scores, per width
     assert len(pd.read_csv(tmp_path / "seed_scores_joint.csv")) == 3 * 2
     assert len(pd.read_csv(tmp_path / "optima_wd.csv")) == 2

@@ -1,14 +1,15 @@
 """The scopes the board, the regime verdicts and the claims speak of: one per (workload, wd), or one joint
 (lr x wd) scope for a workload that sweeps the weight decay.
 
-A profile that sweeps one wd per workload (or a few, each with its full lr sweep) has a scope per (workload,
-wd): the lr is tuned at that wd. A profile that searches log2 lr x log2 wd (search2d.py, config/wd-transfer.yaml)
-trains each wd only near the 2-D optimum, so a per-wd lr curve is cut off wherever the search did not go, and
-a verdict or a rank read off it would be about the search's path, not about a recipe. Its scope is the joint
-one: the (lr, wd) tuned together at the base width and carried to the widest (wd_transfer.py). In
-transfer.csv, seed_scores.csv, regime.csv, claims.csv and leaderboard.csv that scope has ``wd`` empty (NaN),
-as the weight-decay claims have always had (a claim about every wd swept); its per-wd rows stay in transfer.csv
-and seed_scores.csv as data (the lr-sweep plots draw them) but are never ranked or judged. pandas only.
+A profile that sweeps one wd per workload (or two, each with its full lr sweep) has a scope per (workload,
+wd): the lr is tuned at that wd. A profile that searches log2 lr x log2 wd (search2d.py,
+config/wd-transfer.yaml; any sweep of ``MIN_JOINT_WDS`` or more positive wds) trains each wd only near the 2-D
+optimum, so a per-wd lr curve is cut off wherever the search did not go, and a verdict or a rank read off it
+would be about the search's path, not about a recipe. Its scope is the joint one: the (lr, wd) tuned together
+at the base width and carried to the widest (wd_transfer.py). In transfer.csv, seed_scores.csv, regime.csv,
+claims.csv and leaderboard.csv that scope has ``wd`` empty (NaN), as the weight-decay claims have always had
+(a claim about every wd swept); its per-wd rows stay in transfer.csv and seed_scores.csv as data (the lr-sweep
+plots draw them) but are never ranked or judged. pandas only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Any
 import pandas as pd
 
 JOINT_LABEL = "lr × wd"
+#: A workload swept at this many positive wds or more is a 2-D sweep with a joint scope: three wds bracket a wd
+#: optimum (wd_transfer.py's parabola). With two, each wd is its own scope, as with one.
+MIN_JOINT_WDS = 3
 
 
 def joint_workloads(table: pd.DataFrame) -> set[str]:

@@ -35,6 +35,7 @@ from transferbench import crossfit
 from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
 from transferbench.crossfit import _mean_curve, t_interval
 from transferbench.fit import fitted_loss, slope
+from transferbench.scopes import MIN_JOINT_WDS
 
 OPTIMA_WD_COLUMNS = ["workload", "recipe", "width", "n_seeds", "opt_log2_wd", "opt_log2_wd_lo",
                      "opt_log2_wd_hi", "opt_loss", "edge", "opt_log2_lr", "opt_log2_lr_lo", "opt_log2_lr_hi",
@@ -210,7 +211,7 @@ def _seed_rows(key: tuple, union: np.ndarray, widths: np.ndarray, jf: JointFit) 
 # -- one (workload, recipe) ---------------------------------------------------------------------------------
 class WdTables(NamedTuple):
     """wd_tables' tables. ``scopes`` and ``scope_seeds`` are the joint (lr x wd) scope's transfer.csv and
-    seed_scores.csv rows (``wd`` empty, scopes.py)."""
+    seed_scores.csv rows (``wd`` empty, scopes.py), for a (workload, recipe) with MIN_JOINT_WDS positive wds."""
 
     optima_wd: pd.DataFrame
     wd_columns: pd.DataFrame  # the transfer.csv wd columns per (workload, recipe)
@@ -273,8 +274,9 @@ def wd_tables(ready: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> WdTable
             rows += res[0]
             cols.append(res[1])
             seed_rows += res[2]
-            scopes.append({**res[3], **res[1]})
-            scope_seeds += res[4]
+            if g.loc[pd.to_numeric(g["wd"], errors="coerce") > 0, "wd"].nunique() >= MIN_JOINT_WDS:
+                scopes.append({**res[3], **res[1]})
+                scope_seeds += res[4]
     return WdTables(pd.DataFrame(rows, columns=OPTIMA_WD_COLUMNS),
                     pd.DataFrame(cols, columns=["workload", "recipe", *WD_TRANSFER_COLUMNS]),
                     pd.DataFrame(seed_rows, columns=JOINT_SEED_COLUMNS), pd.DataFrame(scopes),
