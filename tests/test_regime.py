@@ -152,3 +152,14 @@ def test_one_base_model_is_checked_at_the_base_width():
     assert not split["one_base_model"] and split["base_spread"] == pytest.approx(0.05)
     declared = clean({"mup": parabola(other, offset=D)}, extra={"mup": {"base_model": "zero readout"}})
     assert verdict(declared)["one_base_model"]
+
+
+def test_one_base_model_compares_runs_at_the_same_wd():
+    """A joint (lr x wd) scope holds the runs of every wd: two recipes that share each base-width run are one
+    base model even though the loss differs from wd to wd (the spread is taken per (seed, lr, wd))."""
+    from transferbench.regime import _base_spread
+
+    rows = [{"recipe": r, "width": 32, "base_width": 32, "seed": s, "log2_lr": x, "wd": wd,
+             "eval_loss": 2.0 + 0.1 * np.log2(wd) + 0.01 * x + 0.001 * s}
+            for r in ("mup", "sqrt-d") for s in (0, 1) for x in (-6.0, -5.0) for wd in (0.25, 0.5, 1.0)]
+    assert _base_spread(pd.DataFrame(rows)) == (True, pytest.approx(0.0))
