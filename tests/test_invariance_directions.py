@@ -48,8 +48,8 @@ def test_one_direction_keeps_the_tables_as_they_were():
 @pytest.mark.skipif(not (TABLES / "invariance.csv").exists(), reason="no committed invariance study")
 def test_the_committed_invariance_fit_is_reproduced():
     rows = read_table(TABLES / "invariance.csv")
-    again = coordinates(rows.drop(columns=["log2_k"]), -7.0, 2.0)
-    assert list(again.columns) == ROW_COLUMNS and np.allclose(again["log2_k"], rows["log2_k"])
+    again = coordinates(rows.drop(columns=["log2_k", "log2_j", "direction"], errors="ignore"), -7.0, 2.0)
+    assert list(again.columns) == list(rows.columns) and np.allclose(again["log2_k"], rows["log2_k"])
     committed = read_table(TABLES / "invariance_fit.csv")
     pd.testing.assert_frame_equal(fit(rows), committed, check_dtype=False)
     assert math.isclose(committed["predicted_slope"].iloc[0], 1.0)
@@ -65,7 +65,8 @@ def test_the_jobs_move_along_each_direction_asked_for(directions: list[str] | No
     from transferbench.config.profile import load_profile
 
     profile = load_profile(Path(__file__).resolve().parents[1] / "config" / "wd-exponent.yaml")
-    study = {**profile["invariance"], "log2_ks": [-1, 0, 1, 2]}
+    study = {k: v for k, v in profile["invariance"].items() if k not in ("directions", "log2_js")}
+    study["log2_ks"] = [-1, 0, 1, 2]
     if directions is not None:
         study["directions"] = directions
     js = invariance_jobs({**profile, "invariance": study})
@@ -83,3 +84,12 @@ def test_the_jobs_move_along_each_direction_asked_for(directions: list[str] | No
     if directions == ["product"]:
         want = {"invariance-product": product | {(w, 0, 0) for w in widths}}
     assert seen == want
+
+
+def test_the_product_direction_takes_its_own_steps() -> None:
+    """``log2_js``: the product direction's steps (j < 1 would leave the steady state), the ratio's unchanged."""
+    from transferbench.config.grid import invariance_points
+
+    study = {"log2_lr": -7.0, "wd": 2.0, "log2_ks": [-2, 0, 2], "directions": ["ratio", "product"], "log2_js": [1, 2]}
+    pts = {(name, u + 7.0, round(math.log2(wd / 2.0), 6)) for name, u, wd in invariance_points(study)}
+    assert pts == {("invariance", k, -k) for k in (-2, 0, 2)} | {("invariance-product", j, j) for j in (1, 2)}

@@ -223,12 +223,15 @@ DIRECTIONS = {"ratio": (1.0, -1.0), "product": (1.0, 1.0)}
 
 def invariance_points(study: dict[str, Any]) -> list[tuple[str, float, float]]:
     """(study name, log2 lr, wd) of every point of the ``invariance`` study: along each of its ``directions``
-    (default ``[ratio]``) at every step of ``log2_ks``; the product direction skips its step 0 (the ratio
-    direction's centre) and trains under its own study name (its lines may coincide with the ratio's)."""
+    (default ``[ratio]``) at every step of ``log2_ks`` (the product direction: of ``log2_js``, default
+    ``log2_ks``; its steps below 0 shrink tau by 4^j, out of the steady state the law is about); the product
+    direction skips its step 0 (the ratio direction's centre) and trains under its own study name (its lines
+    may coincide with the ratio's)."""
     out = []
     for direction in study.get("directions") or ["ratio"]:
         du, dv = DIRECTIONS[direction]
-        for log2_k in study["log2_ks"]:
+        steps = study["log2_ks"] if direction == "ratio" else study.get("log2_js") or study["log2_ks"]
+        for log2_k in steps:
             if direction != "ratio" and float(log2_k) == 0 and "ratio" in (study.get("directions") or ["ratio"]):
                 continue
             name = "invariance" if direction == "ratio" else f"invariance-{direction}"
