@@ -228,15 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "edit); runs with the same hash are still skipped")
     p.add_argument("--manifest", help="after the last run, write this JSON file: every record and its hash, and "
                    "the line's curve and optimum")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
+                   help="a progress bar over each run's steps on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recipes", help="list the registered recipes")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_recipes)
 
     p = sub.add_parser("show-recipe", help="the resolved per-role settings of a recipe at a width")
-    p.add_argument("name")
+    p.add_argument("name", help="a recipe name, as `transferbench recipes` lists them")
     _add_config_flags(p, required=("workload", "width", "base_width"))
     p.set_defaults(func=cmd_show_recipe, log2_lr=-6.0)
 
