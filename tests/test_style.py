@@ -24,3 +24,18 @@ def test_what_the_readme_commands_need_is_declared() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
     assert {"pygments", "snakemake", "torch", "pandas", "seaborn", "jsonschema", "pyyaml"} <= names
+
+
+def test_every_cli_flag_has_help_text() -> None:
+    import argparse
+
+    from transferbench.__main__ import build_parser
+
+    parser = build_parser()
+    missing = [a.option_strings or a.dest for a in parser._actions
+               if a.help is None and not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)]
+    for group in parser._subparsers._group_actions:
+        for name, sub in group.choices.items():
+            missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions
+                        if a.help is None and not isinstance(a, argparse._HelpAction)]
+    assert not missing, missing
