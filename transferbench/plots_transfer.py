@@ -64,7 +64,8 @@ def plot_transferred(workload: str, seed_scores: pd.DataFrame, runs: pd.DataFram
         ax.set_ylabel(f"held-out loss ({loss_unit(workload)}) at {tuned} tuned at the base width")
         ax.set_title(scope_label(workload, wd, len(wds) > 1))
         ax.legend(fontsize=7)
-    fig.suptitle("What you get: the loss at the lr tuned at the base width\n(cross-fitted over seeds; bars: 95% "
+    what = "the (lr, wd)" if any(wd_key(w) is None for w in wds) else "the lr"
+    fig.suptitle(f"What you get: the loss at {what} tuned at the base width\n(cross-fitted over seeds; bars: 95% "
                  "t intervals over seeds, unpaired)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
