@@ -245,7 +245,8 @@ def test_weight_decay_optimum_and_drift_from_a_2d_sweep():
     assert np.allclose(optima_wd.set_index("width")["opt_log2_wd"], [v(32), v(64), v(128)])
     assert wd_t["wd_drift"].iloc[0] == pytest.approx(0.5)
     _, transfer = compute_metrics(runs, n_boot=0)
-    assert len(transfer) == 7 and np.allclose(transfer["wd_drift"], 0.5)
+    # seven per-wd rows and the joint (lr x wd) scope's row (wd empty, scopes.py), each with the recipe's wd drift
+    assert len(transfer) == 7 + 1 and transfer["wd"].isna().sum() == 1 and np.allclose(transfer["wd_drift"], 0.5)
 
 
 def test_write_metrics_fills_the_wd_table_only_when_wd_is_swept(tmp_path):
