@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transferbench import workloads
+from transferbench import entrypoints, workloads
 from transferbench.config import ConfigError, resolve_run_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,7 +169,7 @@ def test_plugins_are_found_and_broken_ones_named(plugins: Path) -> None:
 
 
 def test_a_checkout_never_installed_scans_its_folders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workloads.metadata, "entry_points", lambda group: [])
+    monkeypatch.setattr(entrypoints.metadata, "entry_points", lambda group: [])
     workloads.clear_cache()
     try:
         assert workloads.names() == ["llama", "resnet", "mlp"]

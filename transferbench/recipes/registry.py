@@ -15,16 +15,16 @@ import pkgutil
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from transferbench import entrypoints
 from transferbench.recipes import basemodel, checked, instance
 from transferbench.recipes.base import Recipe, RecipeError
 from transferbench.recipes.checked import base_model_problem
 
 GROUP = "transferbench.recipes"
-OWN_DISTRIBUTION = "transferbench"
+OWN_DISTRIBUTION = entrypoints.OWN_DISTRIBUTION
 
 
 @dataclass
@@ -106,43 +106,7 @@ def _builtin_entries() -> dict[str, Entry]:
 
 @lru_cache(maxsize=1)
 def _discover() -> tuple[dict[str, Entry], tuple[str, ...]]:
-    entries: dict[str, Entry] = {}
-    duplicates: dict[str, list[Entry]] = {}
-    seen: set[tuple[str, str, str]] = set()
-    for ep in metadata.entry_points(group=GROUP):
-        dist = getattr(ep, "dist", None)
-        dist_name = dist.metadata["Name"] if dist is not None else "<unknown>"
-        version = dist.version if dist is not None else "?"
-        key = (ep.name, ep.value, dist_name)
-        if key in seen:  # the same distribution visible twice on sys.path: not a conflict
-            continue
-        seen.add(key)
-        entry = Entry(ep.name, ep.value, dist_name, version)
-        if ep.name in entries or ep.name in duplicates:
-            duplicates.setdefault(ep.name, [entries.pop(ep.name)] if ep.name in entries else [])
-            duplicates[ep.name].append(entry)
-        else:
-            entries[ep.name] = entry
-    if not any(e.distribution == OWN_DISTRIBUTION for e in entries.values()) and not any(
-        e.distribution == OWN_DISTRIBUTION for es in duplicates.values() for e in es
-    ):
-        for name, entry in _builtin_entries().items():
-            if name in entries:
-                duplicates[name] = [entry, entries.pop(name)]
-            else:
-                entries[name] = entry
-    problems: list[str] = []
-    for name, group in duplicates.items():
-        own = [e for e in group if e.distribution == OWN_DISTRIBUTION]
-        others = ", ".join(f"{e.distribution} {e.version} ({e.target})" for e in group if e not in own)
-        if own:  # a plugin may not shadow a built-in: the built-in stays, the plugin is reported
-            entries[name] = own[0]
-            problems.append(f"recipe {name!r} from distribution {others} duplicates a built-in; ignored")
-        else:
-            dists = ", ".join(f"{e.distribution} {e.version} ({e.target})" for e in group)
-            msg = f"recipe {name!r} is registered by more than one distribution: {dists}"
-            entries[name] = Entry(name, group[0].target, group[0].distribution, group[0].version, _error=msg)
-    return entries, tuple(problems)
+    return entrypoints.discover(GROUP, "recipe", Entry, _builtin_entries)
 
 
 def clear_cache() -> None:
