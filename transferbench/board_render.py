@@ -135,7 +135,8 @@ def _provenance(row: pd.Series) -> list[str]:
 def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str, list[str], list[list[Any]]]]:
     """(title, text, header, rows) of each table; link cells are (arxiv id,) tuples rendered per format."""
     out = [("Regime verdicts", "", ["workload", "verdict", "wider is better (best recipe, by width)",
-                                    "optimal lr resolved", "weight decay acts (min tau, widest)",
+                                    "optimal lr resolved" if not scopes.joint_workloads(regime) else
+                                    "optimum resolved (lr; lr × wd: both)", "weight decay acts (min tau, widest)",
                                     "warmup completes", "reason", "one base model"], _regime_rows(regime))]
     overall = table[table["scope"] == "overall"]
     ranked_on = ", ".join(regime_label(r, regime) for _, r in regime.iterrows() if _yes(r["in_regime"]))
