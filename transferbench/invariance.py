@@ -92,7 +92,7 @@ def _fit(t: pd.DataFrame, coord: str, predicted: float, n_boot: int, seed: int) 
 def plot(t: pd.DataFrame, fits: pd.DataFrame, path: Path) -> Path:
     import seaborn as sns
 
-    from transferbench.plots import _fig, _save
+    from transferbench.plots_common import _fig, _save
 
     fig, axes = _fig(2, ncols=2, size=(5.4, 4.2))
     widths = sorted(t["width"].unique())

@@ -20,56 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from transferbench import plots_coord
 from transferbench.fit import fitted_loss
 from transferbench.metrics import prepared, sv_at_lr
-
-
-def loss_unit(workload: str) -> str:
-    """The workload's loss unit from its spec (transferbench.workloads); "loss units" for one not registered here."""
-    from transferbench import workloads
-
-    try:
-        return workloads.get(workload).loss_unit
-    except workloads.UnknownWorkload:
-        return "loss units"
-
-
-PANEL = (4.4, 3.4)  # inches per panel
-
-
-def _fig(n: int, ncols: int = 3, size: tuple[float, float] = PANEL) -> tuple[Figure, list]:
-    ncols = max(1, min(n, ncols))
-    nrows = max(1, -(-n // ncols))
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows + 0.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = list(np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel())
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes[:n]
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def _empty(ax, msg: str) -> None:
-    ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, color="0.4", wrap=True)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _width_axis(ax, widths) -> None:
-    widths = sorted({int(w) for w in widths})
-    ax.set_xscale("log", base=2)
-    if widths:
-        ax.set_xticks(widths, [str(w) for w in widths])
-        ax.minorticks_off()
-    ax.set_xlabel("width d (log2 scale)")
+from transferbench.plots_common import _empty, _fig, _save, _width_axis, loss_unit
 
 
 def _panels(df: pd.DataFrame) -> list[tuple[str, float]]:
@@ -242,8 +198,6 @@ def make_plots(runs: pd.DataFrame, optima: pd.DataFrame, transfer: pd.DataFrame,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from transferbench import plots_coord  # it draws with this module's helpers
-
     runs = prepared(runs)
     coord = coord if coord is not None else pd.DataFrame(columns=["workload", "recipe", "wd", "log2_lr"])
     paths = []

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from transferbench.plots import _empty, _save, _width_axis
+from transferbench.plots_common import _empty, _save, _width_axis
 
 
 def _coord_lr(runs: pd.DataFrame, lrs: np.ndarray) -> tuple[float, bool]:

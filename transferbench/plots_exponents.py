@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from transferbench.plots import _empty, _fig, _save
+from transferbench.plots_common import _empty, _fig, _save
 from transferbench.sv_law import LAW, STEADY_TAU, steady
 
 MARKERS = ("o", "s", "^", "D", "v", "P")

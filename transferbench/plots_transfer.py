@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from transferbench.crossfit import t_interval
 from transferbench.headline import alias_groups
-from transferbench.plots import loss_unit
+from transferbench.plots_common import loss_unit
 from transferbench.scopes import board_scopes, joint_workloads, same_wd, wd_key
 from transferbench.scopes import label as scope_label
 

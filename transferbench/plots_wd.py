@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from transferbench.plots import _fig, _save, _width_axis, loss_unit
+from transferbench.plots_common import _fig, _save, _width_axis, loss_unit
 
 
 def swept_workloads(runs: pd.DataFrame) -> list[str]:
