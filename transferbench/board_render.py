@@ -22,6 +22,9 @@ INTRO = ("Tune the learning rate at the base width, train the widest model with 
          "Cite the transferred-loss rank for *which recipe gives the best wide model from a small-model tuning*; "
          "cite the regret rank for *whose optimal lr stays put* (a recipe can transfer perfectly to a worse "
          "model).")
+#: Added to INTRO where a workload is a joint (lr x wd) scope (scopes.py).
+JOINT_INTRO = ("A workload marked (lr × wd) searched the weight decay too: there the lr and the wd are tuned "
+               "together at the base width and carried to the widest, and the regret is against re-tuning both.")
 TIE_NOTE = ("=1: in the 95% model confidence set of the best (Hansen, Lunde & Nason 2011, bootstrap over seeds "
             "paired across recipes, with a Student-t guard for few seeds; the worst point estimate is eliminated "
             "first, so the set is always the best k recipes and never holds a recipe worse than one it "
@@ -61,6 +64,10 @@ def _yes(x: Any) -> bool | None:
     if x is None or (isinstance(x, float) and pd.isna(x)) or x is pd.NA:
         return None
     return str(x).strip().lower() in ("true", "1", "1.0")
+
+
+def _intro(regime: pd.DataFrame) -> str:
+    return INTRO + (" " + JOINT_INTRO if scopes.joint_workloads(regime) else "")
 
 
 def regime_label(r: pd.Series, regime: pd.DataFrame) -> str:
@@ -206,7 +213,7 @@ def to_markdown(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame, m
         return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(c) + " |"
                                                                                  for c in cells)]
 
-    parts = [f"# {board_title(profile)}", "", INTRO, ""]
+    parts = [f"# {board_title(profile)}", "", _intro(regime), ""]
     for title, text, header, rows in _sections(table, regime):
         parts += [f"## {title}", ""] + ([text, ""] if text else []) + (md(rows, header) + [""] if header else [])
     parts += [n + "\n" for n in _notes(table)]
@@ -240,7 +247,7 @@ def _html_text(text: str) -> str:
 def to_html(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame, meta: dict | None = None,
             profile: str = "") -> str:
     title = html.escape(board_title(profile))
-    body = [f"<h1>{title}</h1>", f"<p>{_html_text(INTRO)}</p>"]
+    body = [f"<h1>{title}</h1>", f"<p>{_html_text(_intro(regime))}</p>"]
     for name, text, header, rows in _sections(table, regime):
         body.append(f"<h2>{html.escape(name)}</h2>" + (f"<p>{_html_text(text)}</p>" if text else ""))
         if header:

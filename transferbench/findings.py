@@ -65,7 +65,8 @@ def _workload(g: pd.DataFrame, verdict: pd.Series | None) -> list[str]:
                          f"{_ci(r['drift'], r['drift_lo'], r['drift_hi'], 'drift')} octaves per doubling.")
     worse = [str(r["recipe"]) for _, r in g.iterrows() if _yes(r["wider_better"]) is False]
     if worse:
-        lines.append(f"- Wider is not better at the transferred lr for {', '.join(f'`{w}`' for w in worse)}.")
+        what = "(lr, wd)" if scopes.wd_key(g["wd"].iloc[0]) is None else "lr"
+        lines.append(f"- Wider is not better at the transferred {what} for {', '.join(f'`{w}`' for w in worse)}.")
     return lines + [""]
 
 
