@@ -163,3 +163,16 @@ def test_one_base_model_compares_runs_at_the_same_wd():
              "eval_loss": 2.0 + 0.1 * np.log2(wd) + 0.01 * x + 0.001 * s}
             for r in ("mup", "sqrt-d") for s in (0, 1) for x in (-6.0, -5.0) for wd in (0.25, 0.5, 1.0)]
     assert _base_spread(pd.DataFrame(rows)) == (True, pytest.approx(0.0))
+
+
+def test_a_joint_scope_is_resolved_on_both_axes_of_its_2d_optimum():
+    """optima_wd.csv: the lr CI with ``lr_edge``, the wd CI with ``edge``; either failing fails the scope."""
+    from transferbench.regime import EDGES_2D, _resolved
+
+    row = {"recipe": "mup", "width": 64, "opt_log2_lr_lo": -6.0, "opt_log2_lr_hi": -5.0, "lr_edge": False,
+           "opt_log2_wd_lo": -3.0, "opt_log2_wd_hi": -2.5, "edge": False}
+    assert _resolved(pd.DataFrame([row]), EDGES_2D) == (True, 0.5, "mup d=64, lr")
+    wide = {**row, "opt_log2_wd_lo": -5.0, "opt_log2_wd_hi": -1.0}
+    assert _resolved(pd.DataFrame([wide]), EDGES_2D) == (False, 2.0, "mup d=64, wd")
+    assert _resolved(pd.DataFrame([{**row, "edge": True}]), EDGES_2D) == (False, np.inf, "mup d=64, wd")
+    assert _resolved(pd.DataFrame([{**row, "lr_edge": True}]), EDGES_2D) == (False, np.inf, "mup d=64, lr")

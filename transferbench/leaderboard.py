@@ -47,9 +47,9 @@ def tables_for(transfer: pd.DataFrame, runs: pd.DataFrame, seed_scores: pd.DataF
         from transferbench.metrics import _all_metrics
         from transferbench.regime import regime_table
 
-        optima, _, _, _, scores = _all_metrics(runs, 200, 0)
+        optima, _, optima_wd, _, scores = _all_metrics(runs, 200, 0)
         seed_scores = scores if seed_scores is None else seed_scores
-        regime = regime_table(transfer, optima, runs) if regime is None else regime
+        regime = regime_table(transfer, optima, runs, optima_wd) if regime is None else regime
     return seed_scores, regime
 
 

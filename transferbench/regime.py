@@ -67,19 +67,21 @@ def _near(g: pd.DataFrame, log2_lr: float) -> pd.DataFrame:
     return g[g["log2_lr"] == grid[np.argmin(np.abs(grid - log2_lr))]]
 
 
-def _resolved(optima: pd.DataFrame, axes: tuple[str, ...] = ("lr",)) -> tuple[bool | None, float, str]:
-    """(check, the largest CI half-width in octaves, where) over optima.csv rows (``opt_log2_lr_lo/hi``,
-    ``edge``) or, for a joint scope, optima_wd.csv rows on both axes (``axes`` ("lr", "wd"): lr CIs with
-    ``lr_edge``, wd CIs with ``edge``)."""
+#: The edge flag of each axis's optimum: optima.csv's lr; optima_wd.csv's lr and wd (a joint scope).
+EDGES_1D, EDGES_2D = {"lr": "edge"}, {"lr": "lr_edge", "wd": "edge"}
+
+
+def _resolved(optima: pd.DataFrame, edges: dict[str, str] = EDGES_1D) -> tuple[bool | None, float, str]:
+    """(check, the largest CI half-width in octaves, where) over the optima's ``opt_log2_{axis}_lo/hi`` and
+    edge flags, for each axis of ``edges`` (axis -> its edge column); with two axes, where names the axis."""
     if not len(optima):
         return None, np.nan, ""
     parts = []
-    for axis in axes:
+    for axis, edge_col in edges.items():
         lo, hi = (pd.to_numeric(optima[f"opt_log2_{axis}_{end}"], errors="coerce") for end in ("lo", "hi"))
-        edge = optima["edge" if axis == "wd" or len(axes) == 1 else "lr_edge"].map(lambda x: _flag(x) is True)
         at = optima["recipe"].astype(str) + " d=" + optima["width"].astype(int).astype(str)
-        parts.append(pd.DataFrame({"half": (hi - lo) / 2, "edge": edge, "at": at + (f", {axis}" if len(axes) > 1
-                                                                                     else "")}))
+        parts.append(pd.DataFrame({"half": (hi - lo) / 2, "edge": optima[edge_col].map(lambda x: _flag(x) is True),
+                                   "at": at + (f", {axis}" if len(edges) > 1 else "")}))
     o = pd.concat(parts, ignore_index=True)
     if o["edge"].any():
         return False, np.inf, str(o.loc[o["edge"], "at"].iloc[0])  # max_opt_ci inf: on the edge
@@ -159,8 +161,7 @@ def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, wo
     row["best_recipe"] = None if best is None else best["recipe"]
     row["transferred_by_width"] = None if best is None else best["transferred_by_width"]
     row["wider_better"] = None if best is None else _flag(best["wider_better"])
-    row["optimum_resolved"], row["max_opt_ci"], row["max_opt_ci_at"] = _resolved(o, ("lr", "wd") if joint
-                                                                               else ("lr",))
+    row["optimum_resolved"], row["max_opt_ci"], row["max_opt_ci_at"] = _resolved(o, EDGES_2D if joint else EDGES_1D)
     on = float(pd.to_numeric(r["wd"], errors="coerce").max()) if joint and len(r) else wd
     row["wd_acts"], row["min_tau_widest"], row["min_tau_at"] = _tau(t, r, on)
     row["warmup_completes"], row["min_factor_end"], row["min_factor_at"] = _factor(t, r)
@@ -177,7 +178,7 @@ def reasons(row: dict[str, Any]) -> list[str]:
         out.append(f"wider is not better at the transferred lr ({row['best_recipe']}: "
                    f"{str(row['transferred_by_width']).replace('/', ' → ')} across widths)")
     if row["optimum_resolved"] is False:
-        joint = str(row["max_opt_ci_at"]).endswith((", lr", ", wd"))  # a joint scope names the axis
+        joint = wd_key(row["wd"]) is None  # a joint scope: its lr and wd both
         what_of = "an optimum" if joint else "an optimal lr"
         what = (f"on the {'' if joint else 'lr '}grid's edge" if not np.isfinite(row["max_opt_ci"])
                 else f"95% CI ±{row['max_opt_ci']:.2f} octaves, not under ±{MAX_CI_OCTAVES:g}")

@@ -16,6 +16,9 @@ trains only near the optimum). From it:
   argmin would find the conditional minima;
 - **wd_drift**: fit.slope of log2 wd* on log2 d, octaves per doubling of width (0 = the rule transfers);
   CIs from one bootstrap over the workload's seed ids per workload (the same draws for every recipe);
+- **the joint scope** (scopes.py: three or more wds): a transfer.csv row and seed_scores.csv rows with ``wd``
+  empty, holding the 2-D transfer in the lr columns' names, so that the board, regime and claims read it as
+  any other scope;
 - **joint-transfer regret**, cross-fitted over seeds as crossfit.py does for the lr: for each seed s the
   base width's and the widest width's 2-D optima are chosen on the other seeds' mean surface, and seed s
   is scored on its own surface (:func:`surface_loss`) at both; regret_joint = L_s(widest, transferred)
@@ -223,10 +226,10 @@ class WdTables(NamedTuple):
 def wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
              union: np.ndarray | None = None) -> tuple[list[list], dict, list[list], dict, list[list]] | None:
     """(optima_wd rows, the transfer.csv wd columns, seed_scores_joint rows, the joint scope's transfer.csv row
-    and its seed_scores.csv rows) of one (workload, recipe), from metrics.prepared runs (``capped``, ``bad``);
-    None when fewer than two positive wds were swept (wd = 0 has no log). ``union``: the workload's sorted
-    seed ids (the resampled ids, paired across recipes). The optimum transferred is the base width's
-    (``base_width``, else the narrowest: metrics.tuning_width)."""
+    and its seed_scores.csv rows, or None and [] with fewer than MIN_JOINT_WDS wds) of one (workload, recipe),
+    from metrics.prepared runs (``capped``, ``bad``); None when fewer than two positive wds were swept (wd = 0
+    has no log). ``union``: the workload's sorted seed ids (the resampled ids, paired across recipes). The
+    optimum transferred is the base width's (``base_width``, else the narrowest: metrics.tuning_width)."""
     g = g[pd.to_numeric(g["wd"], errors="coerce") > 0]
     if g["wd"].nunique() < 2:
         return None
@@ -259,6 +262,8 @@ def wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     if len(widths) < 2:  # nothing is transferred with a single width
         cols.update({k: np.nan for k in cols if k.startswith(("regret_joint", "joint_"))})
         scope.update({k: np.nan for k in scope if k.startswith(("regret_oos", "transferred_loss"))})
+    if len(wds) < MIN_JOINT_WDS:  # two wds stay two scopes (scopes.py): no joint row
+        return rows, cols, _seed_rows(key, union, widths, jf), None, []
     return (rows, cols, _seed_rows(key, union, widths, jf), scope,
             crossfit.seed_rows((*key, np.nan), union, widths, jf))
 
@@ -274,7 +279,7 @@ def wd_tables(ready: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> WdTable
             rows += res[0]
             cols.append(res[1])
             seed_rows += res[2]
-            if g.loc[pd.to_numeric(g["wd"], errors="coerce") > 0, "wd"].nunique() >= MIN_JOINT_WDS:
+            if res[3] is not None:
                 scopes.append({**res[3], **res[1]})
                 scope_seeds += res[4]
     return WdTables(pd.DataFrame(rows, columns=OPTIMA_WD_COLUMNS),

@@ -228,11 +228,12 @@ def invariance_points(study: dict[str, Any]) -> list[tuple[str, float, float]]:
     direction skips its step 0 (the ratio direction's centre) and trains under its own study name (its lines
     may coincide with the ratio's)."""
     out = []
-    for direction in study.get("directions") or ["ratio"]:
+    directions = study.get("directions") or ["ratio"]
+    for direction in directions:
         du, dv = DIRECTIONS[direction]
         steps = study["log2_ks"] if direction == "ratio" else study.get("log2_js") or study["log2_ks"]
         for log2_k in steps:
-            if direction != "ratio" and float(log2_k) == 0 and "ratio" in (study.get("directions") or ["ratio"]):
+            if direction != "ratio" and float(log2_k) == 0 and "ratio" in directions:
                 continue
             name = "invariance" if direction == "ratio" else f"invariance-{direction}"
             out.append((name, float(study["log2_lr"]) + du * float(log2_k),
