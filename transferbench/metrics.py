@@ -216,7 +216,8 @@ def _every_table(runs: pd.DataFrame, n_boot: int, seed: int) -> tuple[Any, ...]:
     transfer = transfer.merge(wd.wd_columns, on=["workload", "recipe"], how="left")
     # Where a workload sweeps wd, its joint (lr x wd) scope rows follow its per-wd rows (``wd`` empty,
     # scopes.py): the scope the board, regime and claims read for it.
-    transfer = pd.concat([transfer, wd.scopes.reindex(columns=transfer.columns)], ignore_index=True)
+    if len(wd.scopes):  # (an empty concat would turn the int columns to float)
+        transfer = pd.concat([transfer, wd.scopes.reindex(columns=transfer.columns)], ignore_index=True)
     transfer = transfer[[*TRANSFER_COLUMNS, *TIE_COLUMNS, *WD_TRANSFER_COLUMNS, *COLUMN_HOOKS]]  # hooks last
     seed_scores = pd.DataFrame(seed_rows, columns=SEED_COLUMNS)
     if len(wd.scope_seeds):
