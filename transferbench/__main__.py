@@ -144,7 +144,16 @@ def cmd_show_recipe(args: argparse.Namespace) -> int:
     """Print the resolved per-group init, lr, wd, per-step decay and multipliers of a recipe."""
     from transferbench.show_recipe import show_recipe
 
-    print(show_recipe(resolve_run_config({**_overrides(args), "recipe": args.name})))
+    over = {**_overrides(args), "recipe": args.name}
+    for mult, key, base in (("depth_mult", "depth", "base_depth"), ("steps_mult", "steps", "base_steps")):
+        if getattr(args, mult) is not None:  # --depth-mult 4: the base depth (--depth or the default) x 4
+            own = int(over.get(key) or resolve_run_config({**over, "log2_lr": over.get("log2_lr", -6.0)})[key])
+            value = own * float(getattr(args, mult))
+            if not float(value).is_integer() or value < 1:
+                raise ConfigError(f"--{mult.replace('_', '-')}: {getattr(args, mult)} x {key} {own} is not a whole "
+                                  f"number of {key}")
+            over.update({base: own, key: int(value)})
+    print(show_recipe(resolve_run_config(over)))
     return 0
 
 
@@ -238,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show-recipe", help="the resolved per-role settings of a recipe at a width")
     p.add_argument("name", help="a recipe name, as `transferbench recipes` lists them")
+    p.add_argument("--depth-mult", type=float, default=None, metavar="M_L",
+                   help="show the recipe at depth multiplier M_L = L/L0: base_depth is --depth (or the workload's "
+                        "default) and depth becomes M_L times it (e.g. 4: depth 2 -> 8)")
+    p.add_argument("--steps-mult", type=float, default=None, metavar="M_T",
+                   help="show the recipe at horizon multiplier M_T = T/T0: base_steps is --steps (or the default) "
+                        "and steps becomes M_T times it (the horizon rule's wd)")
     _add_config_flags(p, required=("workload", "width", "base_width"))
     p.set_defaults(func=cmd_show_recipe, log2_lr=-6.0)
 
@@ -271,5 +286,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The console script and ``python -m transferbench``: :func:`main`'s status as the exit status. After a
+    Ctrl-C the process ends by ``os._exit(130)`` once its output is flushed: CPython may still kill itself
+    with SIGINT at exit when the KeyboardInterrupt passed through C code that evaluates Python (seen in CI as
+    status -2 after the "interrupted" line), and a script's caller must see 130."""
+    code = main()
+    if code == 130:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

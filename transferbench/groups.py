@@ -36,8 +36,9 @@ def build_groups(
     """Re-initialise matrices per the (checked) recipe and return AdamW groups with their settings.
 
     Each group dict holds ``params`` (tensors) plus record fields: role, fan_in, names, numel,
-    lr and weight_decay (peak values, before the schedule and the per-step factors), init_std,
-    multipliers as applied (``init_mult`` 0 for a zero readout, ``wd_mult`` 0 for an undecayed role),
+    lr and weight_decay (peak values, before the schedule and the per-step factors), Adam eps, init_std,
+    multipliers as applied, the width rule's times the depth and horizon rules' (``init_mult`` 0 for a zero
+    readout, ``wd_mult`` 0 for an undecayed role),
     per_step_decay (lr x weight_decay at the peak) and the names of the per-step factors;
     ``lr_factors``/``wd_factors`` hold the factor lists themselves (not recorded). Init: normal(0,
     sigma/sqrt(fan_in) x init multiplier) for matrix roles (zero when the multiplier is 0, and for the
@@ -54,10 +55,12 @@ def build_groups(
     groups = []
     for (role, fan_in), members in sorted(buckets.items(), key=lambda kv: (ROLES.index(kv[0][0]), kv[0][1])):
         rs = resolved.roles[role]
-        mult = rs.multipliers
-        # the base model's settings over the recipe's width rule: a zero readout, an undecayed role
-        init_mult = 0.0 if role == OUTPUT and cfg.readout_init == "zero" else mult.init_std
-        wd_mult = 0.0 if role in MATRIX_ROLES and role not in decayed else mult.wd
+        mult, depth = rs.multipliers, rs.depth
+        # the base model's settings over the recipe's width rule: a zero readout, an undecayed role; the
+        # depth and horizon rules' factors multiply the width rule's (1 without them)
+        init_mult = 0.0 if role == OUTPUT and cfg.readout_init == "zero" else mult.init_std * depth.init_std
+        wd_mult = 0.0 if role in MATRIX_ROLES and role not in decayed else mult.wd * depth.wd * rs.horizon_wd
+        lr_mult, eps = mult.lr * depth.lr, float(cfg.adam_eps) * depth.eps
         init_std = sigma / math.sqrt(fan_in) * init_mult if role in MATRIX_ROLES else None
         if initialise and init_std is not None:
             with torch.no_grad():
@@ -66,11 +69,11 @@ def build_groups(
                         p.zero_()
                     else:
                         p.normal_(0.0, init_std)
-        lr, wd = base_lr * mult.lr, base_wd * wd_mult
+        lr, wd = base_lr * lr_mult, base_wd * wd_mult
         groups.append({
             "params": [p for _, p in members], "role": role, "fan_in": fan_in if role != VECTOR else None,
             "names": [n for n, _ in members], "numel": sum(p.numel() for _, p in members),
-            "lr": lr, "weight_decay": wd, "init_std": init_std, "lr_mult": mult.lr, "wd_mult": wd_mult,
+            "lr": lr, "weight_decay": wd, "eps": eps, "init_std": init_std, "lr_mult": lr_mult, "wd_mult": wd_mult,
             "init_mult": init_mult if role in MATRIX_ROLES else None, "per_step_decay": lr * wd,
             "lr_factor": resolved.lr_factor_name if rs.lr_factors is not None else None,
             "wd_factor": resolved.wd_factor_name if rs.wd_factors is not None else None,
@@ -92,8 +95,8 @@ def group_records(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def optimizer_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What torch.optim.AdamW accepts: params and each group's own peak lr and weight_decay (the
     trainer multiplies them by the schedule and the per-step factors before every step)."""
-    return [{"params": g["params"], "lr": g["lr"], "weight_decay": g["weight_decay"], "role": g["role"]}
-            for g in groups]
+    return [{"params": g["params"], "lr": g["lr"], "weight_decay": g["weight_decay"], "eps": g["eps"],
+             "role": g["role"]} for g in groups]
 
 
 def step_values(groups: list[dict[str, Any]], sched: list[float]) -> tuple[list[list[float]], list[list[float]]]:

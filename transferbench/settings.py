@@ -63,11 +63,15 @@ class RunConfig(Mapping):
                               kind=int)
     depth: int = setting(2, "the model's depth in its workload's unit: blocks, blocks per stage or hidden layers",
                          COUNT)
+    base_depth: int = setting(0, "the depth L0 the base lr and wd are tuned at; depth_mult m_L = depth/base_depth "
+                              "feeds the recipe's depth rule; 0 = the run's own depth (m_L = 1)", COUNT0)
     log2_lr: float = setting(None, "log2 of the base peak learning rate (several values: a sweep line)",
                              Bound(-64, 16), kind=float)
     wd: float = setting(0.1, "base AdamW weight-decay coefficient (per-step decay lr*wd)", NONNEG)
     seed: int = setting(0, "init and data-order seed", COUNT0)
     steps: int = setting(400, "optimizer steps", COUNT)
+    base_steps: int = setting(0, "the horizon T0 the base lr and wd are tuned at; steps_mult = steps/base_steps "
+                              "feeds the recipe's horizon rule; 0 = the run's own steps (steps_mult = 1)", COUNT0)
     batch_size: int = setting(32, "sequences or samples per step", COUNT)
     schedule: str = setting("linear", "decay after the linear warmup", choices=("cosine", "linear", "constant"))
     warmup_frac: float = setting(0.1, "fraction of the steps with linear warmup ([Kos25]: 10%)",
@@ -119,10 +123,14 @@ class RunConfig(Mapping):
     settings: Any = field(default_factory=NoSettings)
     lr: float = field(init=False)  # 2 ** log2_lr
     width_mult: float = field(init=False)  # width / base_width
+    depth_mult: float = field(init=False)  # depth / base_depth (1 when base_depth is 0)
+    steps_mult: float = field(init=False)  # steps / base_steps (1 when base_steps is 0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr", 2.0 ** self.log2_lr)
         object.__setattr__(self, "width_mult", self.width / self.base_width)
+        object.__setattr__(self, "depth_mult", self.depth / self.base_depth if self.base_depth else 1.0)
+        object.__setattr__(self, "steps_mult", self.steps / self.base_steps if self.base_steps else 1.0)
 
     def _own(self) -> list[str]:
         return [f.name for f in fields(self.settings)]

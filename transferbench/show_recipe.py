@@ -1,4 +1,4 @@
-"""``transferbench show-recipe``: a recipe resolved at one width, printed from the code ``train`` runs.
+"""``transferbench show-recipe``: a recipe resolved at one width (and depth and horizon), printed from the code ``train`` runs.
 
 It builds the model and the parameter groups exactly as a training run does (same checks, same
 groups, the shared base model's ``readout_init`` and ``decay_roles`` applied), so what it prints is what a
@@ -32,26 +32,31 @@ def show_recipe(cfg: RunConfig) -> str:
     recipe = get_recipe(cfg.recipe, **cfg.recipe_options)
     m, steps = cfg.width_mult, int(cfg.steps)
     sched = lr_multipliers(steps, cfg.schedule, cfg.warmup_frac, cfg.min_lr_frac)
-    resolved = resolve(recipe, m, [cfg.lr * s for s in sched], float(cfg.wd))
+    resolved = resolve(recipe, m, [cfg.lr * s for s in sched], float(cfg.wd), float(cfg.depth_mult),
+                       float(cfg.steps_mult))
     torch.manual_seed(0)
-    model = build_workload(cfg, resolved.output_mult, torch.device("cpu")).model
+    model = build_workload(cfg, resolved.output_mult, torch.device("cpu"), resolved.branch_mult).model
     groups = build_groups(model, resolved, cfg, initialise=False)
     out = [f"recipe {cfg.recipe} on {cfg.workload}: width {cfg.width}, base_width {cfg.base_width}, "
-           f"width_mult m = {m:g}; base lr = 2^{cfg.log2_lr:g} = {cfg.lr:.4g}, base wd = {cfg.wd:g}",
-           f"readout forward multiplier: {resolved.output_mult:.4g}"]
+           f"width_mult m = {m:g}; depth {cfg.depth}, depth_mult m_L = {cfg.depth_mult:g}; steps {steps}, "
+           f"steps_mult {cfg.steps_mult:g}; base lr = 2^{cfg.log2_lr:g} = {cfg.lr:.4g}, base wd = {cfg.wd:g}, "
+           f"base eps = {cfg.adam_eps:g}",
+           f"readout forward multiplier: {resolved.output_mult:.4g}; residual branch multiplier: "
+           f"{resolved.branch_mult:.4g}",
+           f"depth rule: {getattr(recipe, 'depth_rule', '') or 'none (every depth trains as the base depth)'}"]
     # the shared base model (docs/design.md §3): run settings, the same for every recipe
     out.append(f"base model: readout_init {cfg.readout_init}, decay_roles {cfg.decay_roles}"
                + (f"; this recipe's own at m = 1: {base_model_of(recipe)}" if base_model_of(recipe) else ""))
     if getattr(recipe, "equivalent", ""):
         out.append(f"equivalent: {recipe.equivalent}")
-    rows = [("role", "fan_in", "params", "init_std", "lr_mult", "lr", "wd_mult", "wd", "lr*wd", "factors")]
+    rows = [("role", "fan_in", "params", "init_std", "lr_mult", "lr", "wd_mult", "wd", "lr*wd", "eps", "factors")]
     for g in groups:
         factors = ", ".join(f"{k.split('_')[0]}*{g[k]}" for k in ("lr_factor", "wd_factor") if g[k]) or "-"
         rows.append((
             g["role"], str(g["fan_in"] or "-"), str(g["numel"]),
             "-" if g["init_std"] is None else f"{g['init_std']:.4g}",
             f"{g['lr_mult']:.4g}", f"{g['lr']:.4g}", f"{g['wd_mult']:.4g}", f"{g['weight_decay']:.4g}",
-            f"{g['per_step_decay']:.4g}", factors,
+            f"{g['per_step_decay']:.4g}", f"{g['eps']:.4g}", factors,
         ))
     out += _table(rows)
     # What the optimizer would hold at a few steps: the schedule and the factors applied.

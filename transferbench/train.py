@@ -67,6 +67,7 @@ class Run:
     device: torch.device
     meta: dict[str, Any]
     output_mult: float
+    branch_mult: float
     wl: Any  # workloads.Workload
     groups: list[dict[str, Any]]
     opt: torch.optim.Optimizer
@@ -117,17 +118,17 @@ def setup(cfg: RunConfig) -> Run:
     steps, m = int(cfg.steps), float(cfg.width_mult)
     sched = lr_multipliers(steps, cfg.schedule, cfg.warmup_frac, cfg.min_lr_frac)
     # Every number the recipe returns is checked before any compute (recipes/checked.py).
-    resolved = resolve(recipe, m, [cfg.lr * s for s in sched], float(cfg.wd))
+    resolved = resolve(recipe, m, [cfg.lr * s for s in sched], float(cfg.wd), float(cfg.depth_mult),
+                       float(cfg.steps_mult))
     torch.manual_seed(int(cfg.seed))
-    wl = build_workload(cfg, resolved.output_mult, device)
+    wl = build_workload(cfg, resolved.output_mult, device, resolved.branch_mult)
     model = wl.model.to(device)
     groups = build_groups(model, resolved, cfg)
-    opt = torch.optim.AdamW(optimizer_groups(groups), betas=(cfg.adam_beta1, cfg.adam_beta2),
-                            eps=cfg.adam_eps, **fast.optimizer)
+    opt = torch.optim.AdamW(optimizer_groups(groups), betas=(cfg.adam_beta1, cfg.adam_beta2), **fast.optimizer)
     lrs, wds = step_values(groups, sched)
     return Run(
         cfg=cfg, device=device, meta={**describe(cfg.recipe), "options": recipe.opts},
-        output_mult=resolved.output_mult, wl=wl, groups=groups, opt=opt, sched=sched, lrs=lrs, wds=wds,
+        output_mult=resolved.output_mult, branch_mult=resolved.branch_mult, wl=wl, groups=groups, opt=opt, sched=sched, lrs=lrs, wds=wds,
         autocast=fast.context, fast=fast,
         hidden={n: p for g in groups if g["role"] == HIDDEN for n, p in zip(g["names"], g["params"])},
         sublayers=list(model.sublayers()),
@@ -185,6 +186,7 @@ def _applied(run: Run, t: int) -> dict[str, Any]:
         lr, wd = float(pg["lr"]), float(pg["weight_decay"])
         rows.append({
             "role": g["role"], "fan_in": g["fan_in"], "lr": lr, "weight_decay": wd, "per_step_decay": lr * wd,
+            "eps": float(pg["eps"]),
             "lr_factor": None if g["lr_factors"] is None else g["lr_factors"][t],
             "wd_factor": None if g["wd_factors"] is None else g["wd_factors"][t],
         })
@@ -212,6 +214,7 @@ def summarize(run: Run, st: State, init_loss: float, train_time: float) -> dict[
                        "fast_path": run.fast.record(), **devices_provenance(run.device)},
         "data": wl.data_info,
         "output_mult": run.output_mult,
+        "branch_mult": run.branch_mult,
         "param_groups": group_records(run.groups),
         "summary": {
             "init_loss": init_loss, "final_loss": final_loss, "eval_loss": eval_loss, "diverged": diverged,

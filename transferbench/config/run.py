@@ -25,7 +25,9 @@ _UNHASHED = ("threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoi
 _HASH_UNLESS = {"data_source": "generated", "compile": False, "data_path": "", "augment": True,
                 "autocast": "bf16", "tf32": True, "fused_adamw": True, "sdpa_backend": "auto",
                 # the shared base model (docs/design.md §3): at these defaults `standard` trains what it did
-                "readout_init": "normal", "decay_roles": "input,hidden,output"}
+                "readout_init": "normal", "decay_roles": "input,hidden,output",
+                # the depth and horizon axes (0 = no depth or horizon scaling): a run of before keeps its hash
+                "base_depth": 0, "base_steps": 0, "depth_mult": 1.0, "steps_mult": 1.0}
 
 
 class ConfigError(ValueError):
@@ -142,7 +144,7 @@ def resolve_run_config(overrides: Mapping[str, Any]) -> RunConfig:
     if "workload" not in overrides or overrides["workload"] is None:
         raise ConfigError("workload: required")
     settings = settings_for(str(overrides["workload"]))
-    unknown = sorted(set(overrides) - set(settings) - {"lr", "width_mult"})
+    unknown = sorted(set(overrides) - set(settings) - {"lr", "width_mult", "depth_mult", "steps_mult"})
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown setting for workload {overrides['workload']!r}")
     cfg: dict[str, Any] = {}

@@ -50,6 +50,14 @@ def differences(one: Resolved) -> list[str]:
         out.append(f"vector wd ×{vec.wd:g} (the base model never decays vectors)")
     if not _is(one.output_mult, 1.0):
         out.append(f"readout forward ×{one.output_mult:g}")
+    if not _is(one.branch_mult, 1.0):
+        out.append(f"residual branch ×{one.branch_mult:g}")
+    for role in ROLES:  # a depth or horizon rule is the identity at the base depth and horizon
+        d, h = one.roles[role].depth, one.roles[role].horizon_wd
+        out += [f"{role} depth {f} ×{getattr(d, f):g}" for f in ("init_std", "lr", "wd", "eps")
+                if not _is(getattr(d, f), 1.0)]
+        if not _is(h, 1.0):
+            out.append(f"{role} horizon wd ×{h:g}")
     for role in ROLES:
         rs = one.roles[role]
         for kind, factors in (("lr", rs.lr_factors), ("wd", rs.wd_factors)):

@@ -73,6 +73,8 @@ class _MuReadout(Recipe):
     PyTorch's default init, std 1/sqrt(3 fan_in); we keep our sigma/sqrt(fan_in) at the base width, so the
     constant differs by sqrt(3) and the width scaling is the same."""
 
+    horizon_option = True  # the weight-decay recipes take horizon: fixed-wd | fixed-tau (base.py)
+
     def readout_init_std(self, width_mult: float) -> float:
         return math.sqrt(width_mult)
 
@@ -95,6 +97,7 @@ class Standard(Recipe):
     """
 
     name = "standard"
+    horizon_option = True
     summary = "SP baseline: no width scaling of init, lr or wd"
     citation = KOS25
 

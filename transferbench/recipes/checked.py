@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transferbench.recipes import basemodel
-from transferbench.recipes.base import Multipliers, Recipe, RecipeError
+from transferbench.recipes.base import NO_DEPTH, DepthMultipliers, Multipliers, Recipe, RecipeError
 from transferbench.roles import ROLES
 
 
@@ -27,6 +27,10 @@ class RoleSettings:
     multipliers: Multipliers
     lr_factors: list[float] | None
     wd_factors: list[float] | None
+    #: The depth rule's factors at the run's depth multiplier (all 1 without a depth rule).
+    depth: DepthMultipliers = NO_DEPTH
+    #: The horizon rule's factor on the weight decay at the run's steps multiplier.
+    horizon_wd: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class Resolved:
     roles: dict[str, RoleSettings]
     lr_factor_name: str | None = None
     wd_factor_name: str | None = None
+    #: Forward multiplier on every residual branch (the depth rule's; 1 without one).
+    branch_mult: float = 1.0
 
 
 def _no_distribution(recipe: Recipe) -> str | None:
@@ -86,14 +92,17 @@ def _factors(recipe: Recipe, what: str, values: Any, steps: int) -> list[float] 
     return [_number(recipe, f"{what}[{t}]", v) for t, v in enumerate(values)]
 
 
-def resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float) -> Resolved:
-    """Every role's multipliers and per-step factors at ``width_mult`` for the base schedule
+def resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float, depth_mult: float = 1.0,
+            steps_mult: float = 1.0) -> Resolved:
+    """Every role's multipliers and per-step factors at ``width_mult`` (and the depth and horizon rules' at
+    ``depth_mult`` and ``steps_mult``) for the base schedule
     ``base_lrs`` (base lr x schedule at each step) and base weight decay ``wd``; RecipeError if any
     value is not finite and non-negative, a factor list has the wrong length, or a method raises, and if
     the recipe at m = 1 on this schedule is not the shared base model and does not declare its own
     (basemodel.py)."""
-    out = _resolve(recipe, width_mult, base_lrs, wd)
-    one = out if float(width_mult) == 1.0 else _resolve(recipe, 1.0, base_lrs, wd)
+    out = _resolve(recipe, width_mult, base_lrs, wd, depth_mult, steps_mult)
+    one = out if (float(width_mult), float(depth_mult), float(steps_mult)) == (1.0, 1.0, 1.0) \
+        else _resolve(recipe, 1.0, base_lrs, wd)
     problem = basemodel.undeclared(recipe, one, lambda: _who(recipe))
     if problem:
         raise RecipeError(problem)
@@ -112,8 +121,9 @@ def base_model_problem(recipe: Recipe, who: str | None = None) -> str | None:
     return basemodel.undeclared(recipe, one, (lambda: who) if who else (lambda: _who(recipe)))
 
 
-def _resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float) -> Resolved:
-    m, steps = float(width_mult), len(base_lrs)
+def _resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: float, depth_mult: float = 1.0,
+             steps_mult: float = 1.0) -> Resolved:
+    m, steps, m_l, m_t = float(width_mult), len(base_lrs), float(depth_mult), float(steps_mult)
     out_mult = _number(recipe, f"output_mult({m:g})", _call(recipe, f"output_mult({m:g})", recipe.output_mult, m),
                        positive=True)
     roles = {}
@@ -126,9 +136,20 @@ def _resolve(recipe: Recipe, width_mult: float, base_lrs: Sequence[float], wd: f
             _number(recipe, f"{what}.{field}", getattr(mult, field))
         lrf = _call(recipe, f"lr_factors({role!r})", recipe.lr_factors, role, m, list(base_lrs), wd)
         wdf = _call(recipe, f"wd_factors({role!r})", recipe.wd_factors, role, m, list(base_lrs), wd)
+        what = f"depth_multipliers({role!r}, {m:g}, {m_l:g})"
+        depth = _call(recipe, what, recipe.depth_multipliers, role, m, m_l)
+        if not isinstance(depth, DepthMultipliers):
+            raise RecipeError(f"{_who(recipe)}: {what} must return DepthMultipliers, got {type(depth).__name__}")
+        for field in ("init_std", "lr", "wd"):
+            _number(recipe, f"{what}.{field}", getattr(depth, field))
+        _number(recipe, f"{what}.eps", depth.eps, positive=True)
+        what = f"horizon_wd({role!r}, {m_t:g})"
+        horizon = _number(recipe, what, _call(recipe, what, recipe.horizon_wd, role, m_t))
         roles[role] = RoleSettings(mult, _factors(recipe, f"lr_factors({role!r})", lrf, steps),
-                                   _factors(recipe, f"wd_factors({role!r})", wdf, steps))
-    return Resolved(out_mult, roles, _name(recipe, "lr_factor_name"), _name(recipe, "wd_factor_name"))
+                                   _factors(recipe, f"wd_factors({role!r})", wdf, steps), depth, horizon)
+    what = f"branch_mult({m_l:g})"
+    branch = _number(recipe, what, _call(recipe, what, recipe.branch_mult, m_l), positive=True)
+    return Resolved(out_mult, roles, _name(recipe, "lr_factor_name"), _name(recipe, "wd_factor_name"), branch)
 
 
 def _name(recipe: Recipe, attr: str) -> str | None:

@@ -62,19 +62,29 @@ def build_source(cfg: RunConfig) -> data.Source:
     return workloads.load(spec.sources[name])(cfg)
 
 
-def build_model(cfg: RunConfig, output_mult: float = 1.0) -> nn.Module:
-    """The model of ``cfg.workload`` at ``cfg.width`` (PyTorch default init for matrices)."""
-    return workloads.load(workloads.get(cfg.workload).model)(cfg, output_mult)
+def build_model(cfg: RunConfig, output_mult: float = 1.0, branch_mult: float = 1.0) -> nn.Module:
+    """The model of ``cfg.workload`` at ``cfg.width`` (PyTorch default init for matrices), its residual branches
+    multiplied by ``branch_mult`` (a recipe's depth rule: the model's ``set_branch_mult``; a model without
+    residual branches refuses any multiplier but 1)."""
+    model = workloads.load(workloads.get(cfg.workload).model)(cfg, output_mult)
+    if branch_mult != 1.0:
+        setter = getattr(model, "set_branch_mult", None)
+        if setter is None:
+            raise ValueError(f"recipe {cfg.recipe!r} multiplies residual branches by {branch_mult:g} (its depth "
+                             f"rule at depth_mult {cfg.depth_mult:g}), but workload {cfg.workload!r}'s model has no "
+                             "set_branch_mult: it has no residual branches to scale")
+        setter(branch_mult)
+    return model
 
 
 def _to_device(batch: tuple[np.ndarray, np.ndarray], device: torch.device) -> Tensors:
     return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch)  # type: ignore[return-value]
 
 
-def build_workload(cfg: RunConfig, output_mult: float, device: torch.device) -> Workload:
+def build_workload(cfg: RunConfig, output_mult: float, device: torch.device, branch_mult: float = 1.0) -> Workload:
     """Model (built under the caller's torch seed), data streams and loss of one resolved config."""
     spec = workloads.get(cfg.workload)
-    model = build_model(cfg, output_mult).to(device)
+    model = build_model(cfg, output_mult, branch_mult).to(device)
     source = build_source(cfg)
     seed = int(cfg.seed)
 

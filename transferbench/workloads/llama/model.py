@@ -82,7 +82,8 @@ class SwiGLU(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: h + attn(norm(h)), then h + mlp(norm(h))."""
+    """Pre-norm residual block: h + b * attn(norm(h)), then h + b * mlp(norm(h)), b the branch multiplier
+    (1 unless a recipe's depth rule sets it, e.g. CompleteP's m_L^-1, arXiv 2505.01618 Table 1)."""
 
     def __init__(self, width: int, head_dim: int, ffn_ratio: int, eps: float) -> None:
         super().__init__()
@@ -91,9 +92,10 @@ class Block(nn.Module):
         self.mlp_norm = nn.RMSNorm(width, eps=eps)
         self.mlp = SwiGLU(width, ffn_ratio * width)
 
-    def forward(self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        h = h + self.attn(self.attn_norm(h), rope)
-        return h + self.mlp(self.mlp_norm(h))
+    def forward(self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], branch_mult: float = 1.0
+                ) -> torch.Tensor:
+        h = h + branch_mult * self.attn(self.attn_norm(h), rope)
+        return h + branch_mult * self.mlp(self.mlp_norm(h))
 
 
 class Llama(nn.Module):
@@ -122,6 +124,7 @@ class Llama(nn.Module):
         super().__init__()
         self.width, self.depth, self.head_dim = width, depth, head_dim
         self.output_mult = float(output_mult)
+        self.branch_mult = 1.0
         self.embed = nn.Embedding(vocab_size, width)
         self.blocks = nn.ModuleList(Block(width, head_dim, ffn_ratio, eps) for _ in range(depth))
         self.norm = nn.RMSNorm(width, eps=eps)
@@ -142,8 +145,12 @@ class Llama(nn.Module):
         rope = rope_tables(x.shape[1], self.inv_freq)
         h = self.embed(x)
         for block in self.blocks:
-            h = block(h, rope)
+            h = block(h, rope, self.branch_mult)
         return self.output_mult * self.head(self.norm(h))
+
+    def set_branch_mult(self, branch_mult: float) -> None:
+        """The forward multiplier of every attention and MLP branch (a recipe's depth rule)."""
+        self.branch_mult = float(branch_mult)
 
     def param_specs(self) -> dict[str, ParamSpec]:
         return specs_from_roles(self, inputs=[self.embed], outputs=[self.head])

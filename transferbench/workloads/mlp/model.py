@@ -65,6 +65,7 @@ class NormalizedMLP(nn.Module):
         super().__init__()
         self.width, self.depth, self.residual = width, depth, residual
         self.output_mult = float(output_mult)
+        self.branch_mult = 1.0
         self.inp = nn.Linear(in_dim, width, bias=False)
         self.layers = nn.ModuleList(NormLinear(width, eps) for _ in range(depth))
         self.norm = nn.RMSNorm(width, eps=eps)
@@ -78,8 +79,15 @@ class NormalizedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x)
         for layer in self.layers:
-            h = h + layer(h) if self.residual else layer(h)
+            h = h + self.branch_mult * layer(h) if self.residual else layer(h)
         return self.output_mult * self.head(self.norm(h))
+
+    def set_branch_mult(self, branch_mult: float) -> None:
+        """The forward multiplier of every residual layer (a recipe's depth rule); the plain MLP has none."""
+        if not self.residual:
+            raise ValueError("the mlp workload without residual: true has no residual branches for a depth rule's "
+                             f"branch multiplier ({branch_mult:g})")
+        self.branch_mult = float(branch_mult)
 
     def param_specs(self) -> dict[str, ParamSpec]:
         return specs_from_roles(self, inputs=[self.inp], outputs=[self.head])

@@ -49,11 +49,12 @@ class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
         self.branch = Branch(c_in, c_out, stride)
+        self.branch_mult = 1.0  # a recipe's depth rule (ResNet.set_branch_mult)
         changes = stride != 1 or c_in != c_out
         self.shortcut = nn.Sequential(*conv_bn(c_in, c_out, 1, stride)) if changes else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.branch(x) + self.shortcut(x))
+        return F.relu(self.branch_mult * self.branch(x) + self.shortcut(x))
 
 
 class ResNet(nn.Module):
@@ -102,6 +103,12 @@ class ResNet(nn.Module):
             h = stage(h)
         # Scale the input, not the output: the bias must not shrink with width (MuReadout, Yang et al. 2022).
         return self.fc(self.output_mult * h.mean(dim=(2, 3)))
+
+    def set_branch_mult(self, branch_mult: float) -> None:
+        """The forward multiplier of every BasicBlock's residual branch (a recipe's depth rule)."""
+        for stage in self.stages:
+            for block in stage:
+                block.branch_mult = float(branch_mult)
 
     def param_specs(self) -> dict[str, ParamSpec]:
         return specs_from_roles(self, inputs=[self.stem[0]], outputs=[self.fc])
