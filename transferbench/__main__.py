@@ -75,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     common = dict(
         settings=_overrides(args, skip=("log2_lr", "seed")), seeds=list(args.seed), log2_lrs=list(args.log2_lr),
         out=args.out, lr_search=args.lr_search, previous=args.previous, tuning=args.tuning, widest=args.widest,
+        axis=args.axis,
         start=args.log2_lr_start, lr_refine=args.lr_refine,
         shared_dir=Path(args.shared_dir) if args.shared_dir else None,
         force=args.force, replace=args.replace, progress=args.progress,
@@ -210,9 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adaptive: once the lattice search is done, refine around the optimum on points this many "
                         "octaves apart between the lattice's (0 = off; 0.5, 0.25, ...: whole steps per octave; "
                         "default 0.5, as the profile key lr_refine; not in the config hash)")
-    p.add_argument("--previous", help="adaptive: the manifest of the next narrower width's line")
-    p.add_argument("--tuning", help="adaptive: the manifest of the tuning width's line (its optimum is transferred)")
-    p.add_argument("--widest", action="store_true", help="adaptive: also train the lr sensitivity's window")
+    p.add_argument("--axis", choices=("width", "depth", "steps"), default="width",
+                   help="the scale axis of the job's sweep: the setting whose value orders the adaptive search's lines "
+                        "and that its manifest names, so that runs.csv's axis and scale columns say what was scaled "
+                        "(default width; not a run setting, not in the config hash)")
+    p.add_argument("--previous", help="adaptive: the manifest of the line at the next smaller value of the axis")
+    p.add_argument("--tuning", help="adaptive: the manifest of the tuning (base) value's line (its optimum is "
+                                    "transferred)")
+    p.add_argument("--widest", action="store_true", help="adaptive: the line at the axis' largest value: also "
+                                                          "train the lr sensitivity's window")
     p.add_argument("--wd-search", choices=("grid", "adaptive"), default="grid",
                    help="grid: train at the one --wd; adaptive: search log2 lr x log2 wd together on the --log2-lr "
                         "and --log2-wd lattices (needs --lr-search adaptive and no --wd; docs/design.md §6)")

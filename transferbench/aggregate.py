@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 #: Columns of runs.csv, in order (docs/record.md).
 RUN_COLUMNS: list[str] = [
-    "workload", "recipe", "width", "base_width", "width_mult", "depth", "log2_lr", "lr", "wd", "seed",
-    "steps", "init_loss", "final_loss", "eval_loss", "diverged", "diverged_step", "failure", "top_sv",
+    "workload", "recipe", "axis", "scale", "base_scale", "width", "base_width", "width_mult", "depth", "base_depth",
+    "log2_lr", "lr", "wd", "seed", "steps", "base_steps", "init_loss", "final_loss", "eval_loss", "diverged",
+    "diverged_step", "failure", "top_sv",
     "log2_top_sv",
     "rel_update", "sublayer_gain", "hidden_lr_mult", "hidden_wd_mult", "tau", "lr_factor_end", "wall_time",
     "throughput", "config_hash", "package_version",
@@ -44,7 +45,9 @@ DATA_COLUMNS: list[str] = ["workload", "key", "value"]
 #: Keys of ``data`` that are the best loss any model can reach, in order of preference.
 FLOOR_KEYS: tuple[str, ...] = ("best_loss", "optimal_loss", "entropy_rate", "noise_floor")
 
-SORT_KEYS: list[str] = ["workload", "recipe", "wd", "width", "log2_lr", "seed"]
+SORT_KEYS: list[str] = ["workload", "recipe", "wd", "axis", "scale", "width", "log2_lr", "seed"]
+#: axis -> (the run's setting that is its value on the axis, the setting of the axis' base value)
+AXIS_KEYS = {"width": ("width", "base_width"), "depth": ("depth", "base_depth"), "steps": ("steps", "base_steps")}
 DIAGNOSTIC_KEYS: tuple[str, ...] = ("top_sv", "log2_top_sv", "rel_update", "sublayer_gain")
 def arxiv_from(recipe: dict[str, Any]) -> str | None:
     """The arXiv id of a record's recipe: ``recipe["arxiv"]``, else the first id in the citation."""
@@ -94,8 +97,9 @@ def load_record(path: Path) -> dict[str, Any]:
     return rec
 
 
-def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
-    """One runs.csv row of a parsed record."""
+def record_row(rec: dict[str, Any], path: Path, axis: str = "width") -> dict[str, Any]:
+    """One runs.csv row of a parsed record, on the scale ``axis`` of the sweep that listed it: ``scale`` is the
+    run's value on that axis and ``base_scale`` the axis' base (a base of 0, "the run's own", is the run's)."""
     cfg, s = rec["config"], rec["summary"]
     prov = rec.get("provenance") or {}
     recipe = rec.get("recipe") or {}
@@ -139,7 +143,13 @@ def record_row(rec: dict[str, Any], path: Path) -> dict[str, Any]:
         "run_dir": str(Path(path).parent),
         # shared.py: the fingerprint of what the trainer did, and the run that trained it if not this one
         "trainer_fingerprint": rec.get("trainer_fingerprint"), "shared_with": rec.get("shared_with"),
+        "base_depth": int(cfg.get("base_depth") or 0) or cfg.get("depth"),
+        "base_steps": int(cfg.get("base_steps") or 0) or cfg.get("steps"),
     }
+    if axis not in AXIS_KEYS:
+        raise RecordError(f"{path}: axis {axis!r} is not one of {', '.join(AXIS_KEYS)}")
+    key, base_key = AXIS_KEYS[axis]
+    row.update(axis=axis, scale=row[key], base_scale=row[base_key])
     return row
 
 
@@ -187,9 +197,10 @@ def data_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = False) -> pd.DataFrame:
+def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = False,
+              axes: dict[Path, str] | None = None) -> pd.DataFrame:
     """Read and validate every record, then write ``out_dir``/{runs,coord_check,data_info,bad_records}.csv
-    and return the runs table.
+    and return the runs table. ``axes`` gives a record's scale axis (from its job's manifest; default width).
 
     A bad record raises RecordError (file and field named) before anything is written, so the tables
     of an earlier run survive; with ``skip_bad`` it is left out, logged, and listed in bad_records.csv
@@ -202,7 +213,7 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = Fals
     for path in paths:
         try:
             rec = load_record(path)
-            row, cc, info = record_row(rec, path), coord_rows(rec), data_rows(rec)
+            row, cc, info = record_row(rec, path, (axes or {}).get(path, "width")), coord_rows(rec), data_rows(rec)
         except (KeyError, TypeError, ValueError) as exc:
             err = exc if isinstance(exc, RecordError) else RecordError(f"{path}: malformed record: {exc!r}")
             if not skip_bad:
@@ -216,10 +227,10 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = Fals
         data.extend(info)
     table = pd.DataFrame(runs, columns=RUN_COLUMNS).sort_values(SORT_KEYS, kind="stable")
     table = table.reset_index(drop=True)
-    dup = table.duplicated(["workload", "recipe", "wd", "width", "log2_lr", "seed"], keep=False)
+    dup = table.duplicated(["workload", "recipe", "wd", "axis", "scale", "log2_lr", "seed"], keep=False)
     if dup.any():
         # Metrics average duplicates as one cell; say so rather than hide it.
-        log.warning("aggregate: %d records share (workload, recipe, wd, width, log2_lr, seed): %s",
+        log.warning("aggregate: %d records share (workload, recipe, wd, axis, scale, log2_lr, seed): %s",
                     int(dup.sum()), ", ".join(table.loc[dup, "run_dir"].head(4)))
     failed = table[table["failure"].notna()]
     for _, r in failed.iterrows():

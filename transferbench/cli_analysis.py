@@ -14,23 +14,27 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     """All records -> runs.csv, coord_check.csv, data_info.csv."""
     from transferbench.aggregate import aggregate
 
-    paths = []
-    for p in map(Path, args.records):  # a train job's manifest stands for the records it lists
-        paths += _manifest_records(p) if p.name == "job.json" else [p]
+    paths, axes = [], {}
+    for p in map(Path, args.records):  # a train job's manifest stands for the records it lists, on its axis
+        listed, axis = _manifest_records(p) if p.name == "job.json" else ([p], "width")
+        paths += listed
+        axes.update(dict.fromkeys(listed, axis))
     for d in args.runs_dir or []:
         paths += sorted(Path(d).rglob("record.json"))
-    table = aggregate(paths, Path(args.out_dir), skip_bad=args.skip_bad)
+    table = aggregate(paths, Path(args.out_dir), skip_bad=args.skip_bad, axes=axes)
     log.info("aggregated %d records into %s", len(table), Path(args.out_dir) / "runs.csv")
     return 0
 
 
-def _manifest_records(manifest: Path) -> list[Path]:
+def _manifest_records(manifest: Path) -> tuple[list[Path], str]:
+    """The records a train job's manifest lists and its sweep's scale axis (width in a manifest of before)."""
     import json
 
     from transferbench.config import ConfigError
 
     try:
-        return [Path(r["record"]) for r in json.loads(manifest.read_text())["records"]]
+        doc = json.loads(manifest.read_text())
+        return [Path(r["record"]) for r in doc["records"]], str((doc.get("line") or {}).get("axis") or "width")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{manifest}: not a train job's manifest (a 'records' list of {{'record': path}}): "
                           f"{exc}") from None
@@ -89,7 +93,7 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     """The invariance study's manifests -> invariance.csv, invariance_fit.csv, invariance_{workload}.png."""
     from transferbench.invariance import write
 
-    records = [r for m in map(Path, args.manifests) for r in _manifest_records(m)]
+    records = [r for m in map(Path, args.manifests) for r in _manifest_records(m)[0]]
     paths = write(records, args.log2_lr, args.wd, Path(args.tables), Path(args.plots))
     log.info("wrote %s", ", ".join(str(p) for p in paths))
     return 0

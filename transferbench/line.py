@@ -41,6 +41,9 @@ class Line:
     previous: Path | None = None  # the narrower width's manifest (adaptive)
     tuning: Path | None = None  # the tuning width's manifest (adaptive, every other width)
     widest: bool = False
+    #: The sweep's scale axis (width, depth or steps): the setting whose value orders the lines of a search
+    #: and that the manifest names (``scale``), so that aggregate knows each run's axis.
+    axis: str = "width"
     start: float | None = None
     lr_refine: float = 0.0  # adaptive: octaves between fine points near the optimum (search.py; CLI default 0.5)
     shared_dir: Path | None = None
@@ -85,7 +88,7 @@ class Line:
     def plan(self) -> search.Plan:
         previous = _line_of(self.previous) if self.previous else None
         tuning = _line_of(self.tuning) if self.tuning else None
-        return search.make_plan(tuple(self.log2_lrs), int(self.settings["width"]), previous, tuning, self.widest,
+        return search.make_plan(tuple(self.log2_lrs), int(self.settings[self.axis]), previous, tuning, self.widest,
                                 self.start, self.lr_refine)
 
     @checkpoint.signals_handled()  # SIGTERM checkpoints the run in progress and exits 143; SIGUSR1 checkpoints
@@ -185,9 +188,10 @@ class Line:
             return record
 
     def _manifest(self, done: dict, means: dict[float, float]) -> dict[str, Any]:
-        width = int(self.settings["width"])
+        width = int(self.settings[self.axis])  # the line's value on its scale axis
         line: dict[str, Any] = {
-            "width": width,
+            "axis": self.axis,
+            "scale": width,
             "lr_search": self.lr_search,
             "curve": {fmt(x): means[x] for x in sorted(means)},
         }

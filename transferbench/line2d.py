@@ -75,7 +75,7 @@ class Line2D(Line):
     def plan(self) -> search2d.Plan2D:  # type: ignore[override]
         previous = _line_of(self.previous) if self.previous else None
         tuning = _line_of(self.tuning) if self.tuning else None
-        return search2d.make_plan(tuple(self.log2_lrs), tuple(self.log2_wds), int(self.settings["width"]), previous,
+        return search2d.make_plan(tuple(self.log2_lrs), tuple(self.log2_wds), int(self.settings[self.axis]), previous,
                                   tuning, self.widest, (self.start, self.wd_start), self.lr_refine, self.wd_refine)
 
     def _stepper(self) -> Callable[[dict[Any, float]], list[Any]]:
@@ -86,9 +86,10 @@ class Line2D(Line):
         return (seed, *point)
 
     def _manifest(self, done: dict, means: dict[Any, float]) -> dict[str, Any]:
-        width = int(self.settings["width"])
+        width = int(self.settings[self.axis])  # the line's value on its scale axis
         line: dict[str, Any] = {
-            "width": width,
+            "axis": self.axis,
+            "scale": width,
             "lr_search": "adaptive",
             "wd_search": "adaptive",
             # [log2 lr, log2 wd, seed-mean capped loss] per point tried

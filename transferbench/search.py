@@ -58,6 +58,11 @@ class Plan:
     refine: float = 0.0  # octaves between fine points near the optimum (0: the lattice only)
 
 
+def scale_of(line: Mapping[str, Any]) -> float:
+    """A line manifest's value on its scale axis (``scale``; ``width`` in a manifest of before the axes)."""
+    return float(line["scale"] if "scale" in line else line["width"])
+
+
 def make_plan(lattice: tuple[float, ...], width: int, previous: Mapping[str, Any] | None,
               tuning: Mapping[str, Any] | None, widest: bool, start: float | None = None,
               refine: float = 0.0) -> Plan:
@@ -187,7 +192,7 @@ def predict_start(
     width's argmin plus its drift estimate times the doublings from the previous width to this one."""
     if previous is None:
         return float(start) if start is not None else (lattice[0] + lattice[-1]) / 2
-    doublings = math.log2(width / float(previous["width"]))
+    doublings = math.log2(width / scale_of(previous))
     return float(previous["argmin"]) + float(previous.get("drift") or 0.0) * doublings
 
 
@@ -195,4 +200,4 @@ def drift_estimate(previous: Mapping[str, Any] | None, width: int, best: float) 
     """Octaves per doubling of width between the previous width's argmin and this one's (0 at the first)."""
     if previous is None:
         return 0.0
-    return (best - float(previous["argmin"])) / math.log2(width / float(previous["width"]))
+    return (best - float(previous["argmin"])) / math.log2(width / scale_of(previous))

@@ -83,7 +83,7 @@ def predict_start(lrs: tuple[float, ...], wds: tuple[float, ...], width: int, pr
     if previous is None:
         return tuple(float(s) if s is not None else (lat[0] + lat[-1]) / 2  # type: ignore[return-value]
                      for s, lat in zip(start, (lrs, wds), strict=True))
-    doublings = math.log2(width / float(previous["width"]))
+    doublings = math.log2(width / search.scale_of(previous))
     drift = previous.get("drift") or (0.0, 0.0)
     best = previous["argmin"]
     return (float(best[0]) + float(drift[0]) * doublings, float(best[1]) + float(drift[1]) * doublings)
@@ -93,7 +93,7 @@ def drift_estimate(previous: Mapping[str, Any] | None, width: int, best: Point) 
     """Octaves per doubling of width, per axis, from the previous width's argmin to this one ((0, 0) first)."""
     if previous is None:
         return (0.0, 0.0)
-    doublings = math.log2(width / float(previous["width"]))
+    doublings = math.log2(width / search.scale_of(previous))
     return ((best[0] - float(previous["argmin"][0])) / doublings, (best[1] - float(previous["argmin"][1])) / doublings)
 
 

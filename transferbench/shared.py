@@ -5,7 +5,8 @@ the base width (m = 1: one base model, docs/design.md §3), and ``wd-power[p=0.5
 width. The config hash includes the
 recipe's name, so it cannot notice; the *trainer fingerprint* hashes what the trainer will actually do:
 every setting but the recipe's name and options (model, data, steps, seed, schedule, ...), the model's
-class, the forward multiplier, each parameter group's role, members and per-step lr and weight decay,
+class, the forward and residual-branch multipliers, each parameter group's role, members, Adam eps and
+per-step lr and weight decay,
 and the initial value of every parameter and buffer (so init multipliers and readout init count).
 
 Train each distinct run once. A shared directory (``results/runs/_trained``) maps a fingerprint to the
@@ -33,7 +34,9 @@ from transferbench.record import RECORD_NAME, read_record, write_json_atomic
 
 #: Settings that name a recipe rather than say what it does (their effect is in the groups and init), or
 #: that do not change what is computed (threads, checkpoints).
-_NOT_TRAINING = ("recipe", "recipe_options", "threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints")
+_NOT_TRAINING = ("recipe", "recipe_options", "threads", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
+                 # the axes' bases: their effect is in the groups, the branch multiplier and the eps
+                 "base_depth", "base_steps", "depth_mult", "steps_mult")
 #: Settings added after the fingerprint (the GPU fast path, fastpath.py; the shared base model's readout_init and
 #: decay_roles): left out at their defaults, as in the config hash, so that every earlier fingerprint of a
 #: training that did not change stands and earlier runs are still shared.
@@ -47,8 +50,12 @@ def fingerprint(run: Any) -> str:
            if k not in _NOT_TRAINING and not (k in _LATER and v == _HASH_UNLESS[k])}
     h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     h.update(f"{model_name(type(run.wl.model))}|{run.output_mult!r}".encode())
+    if run.branch_mult != 1.0:  # a depth rule's (hashed only then, so that every earlier fingerprint stands)
+        h.update(f"branch|{run.branch_mult!r}".encode())
     for g in run.groups:
         h.update(json.dumps([g["role"], list(g["names"])]).encode())
+        if g["eps"] != float(run.cfg.adam_eps):  # likewise a depth rule's Adam eps
+            h.update(f"eps|{g['eps']!r}".encode())
     h.update(np.asarray(run.lrs, np.float64).tobytes())
     h.update(np.asarray(run.wds, np.float64).tobytes())
     for name, tensor in run.wl.model.state_dict().items():

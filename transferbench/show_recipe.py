@@ -1,4 +1,5 @@
-"""``transferbench show-recipe``: a recipe resolved at one width (and depth and horizon), printed from the code ``train`` runs.
+"""``transferbench show-recipe``: a recipe resolved at one width (and depth and horizon), printed from the code
+``train`` runs.
 
 It builds the model and the parameter groups exactly as a training run does (same checks, same
 groups, the shared base model's ``readout_init`` and ``decay_roles`` applied), so what it prints is what a

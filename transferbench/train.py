@@ -128,7 +128,8 @@ def setup(cfg: RunConfig) -> Run:
     lrs, wds = step_values(groups, sched)
     return Run(
         cfg=cfg, device=device, meta={**describe(cfg.recipe), "options": recipe.opts},
-        output_mult=resolved.output_mult, branch_mult=resolved.branch_mult, wl=wl, groups=groups, opt=opt, sched=sched, lrs=lrs, wds=wds,
+        output_mult=resolved.output_mult, branch_mult=resolved.branch_mult, wl=wl, groups=groups, opt=opt,
+        sched=sched, lrs=lrs, wds=wds,
         autocast=fast.context, fast=fast,
         hidden={n: p for g in groups if g["role"] == HIDDEN for n, p in zip(g["names"], g["params"])},
         sublayers=list(model.sublayers()),

@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from transferbench.config import layout
+from transferbench.config import axes, layout
 from transferbench.config.data_grid import workload_data
 from transferbench.config.search_keys import check_lr_refine, wd_refine, wd_search
 from transferbench.recipes.instance import profile_options, slug
@@ -61,13 +61,16 @@ class Job:
     #: The 2-D lr x wd search (``wd_search: adaptive``, search2d.py): the log2 wd lattice it searches; then
     #: ``wd`` is only the search's start (what cost estimates train at), never in a path.
     log2_wds: tuple[float, ...] = ()
+    #: The sweep's scale axis (axes.py) and the job's value on it: its width, depth or steps.
+    axis: str = "width"
+    scale: int = 0
 
     @property
     def line(self) -> str:
         """Path fragment of the sweep line: {workload}/{recipe}/w{width}_wd{wd}, the recipe as a path
         component (``wd-power[p=0.5]`` -> ``wd-power@p=0.5``, recipes/instance.py); a 2-D job's
         {workload}/{recipe}/w{width}, whose runs each add their own _wd{wd} (:meth:`record`)."""
-        line = f"{self.workload}/{slug(self.recipe)}/w{self.width}"
+        line = f"{self.workload}/{slug(self.recipe)}/w{self.width}{axes.tag(self.axis, self.scale)}"
         line = line if self.log2_wds else f"{line}_wd{fmt(self.wd)}"
         return f"{self.study}/{line}" if self.study else line
 
@@ -153,9 +156,10 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
         seeds = tuple(int(s) for s in spec.get("seeds") or profile["seeds"])
         lrs = tuple(float(x) for x in spec["log2_lrs"])
         chunks = [(seeds, lrs)] if per_line else [((s,), (x,)) for s in seeds for x in lrs]
-        tune = tuning_width(spec)
-        # Adaptive lines run in width order from the tuning width: each starts from the previous one's optimum.
-        order = [tune, *sorted(int(w) for w in spec["widths"] if int(w) != tune)]
+        axis, base = axes.axis_of(spec), axes.base_of(spec)
+        tune = axes.tuning(spec)
+        # Adaptive lines run in the axis' order from the tuning value: each starts from the previous one's optimum.
+        order = [tune, *sorted(x for x in axes.values_of(spec) if x != tune)]
         # A 2-D job (wd_search: adaptive) searches the log2_wds lattice: one job per width, not per wd.
         log2_wds = tuple(float(y) for y in spec["log2_wds"]) if wd_search(profile, workload) == "adaptive" else ()
         wds = [2.0 ** _wd_start(spec)] if log2_wds else spec["wds"]
@@ -164,11 +168,12 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
             for wd in wds:
                 previous: Job | None = None
                 tuning: Job | None = None
-                for width in order:
-                    settings = run_settings(profile, workload, spec, width)
+                for scale in order:
+                    width = scale if axis == "width" else int(spec["widths"][0])
+                    settings = {**run_settings(profile, workload, spec, width), **axes.settings_at(axis, scale, base)}
                     for chunk_seeds, chunk in chunks:
                         job = Job(workload, recipe, width, float(wd), chunk_seeds, chunk, results_dir=results_dir,
-                                  per_run=not per_line, adaptive=adaptive, log2_wds=log2_wds)
+                                  per_run=not per_line, adaptive=adaptive, log2_wds=log2_wds, axis=axis, scale=scale)
                         wd_args = ["--wd-search", "adaptive", "--log2-wd", *(fmt(y) for y in log2_wds)] if log2_wds \
                             else ["--wd", fmt(wd)]
                         args = [
@@ -181,6 +186,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                         for key, value in sorted(options.items()):
                             args += ["--recipe-option", f"{key}={value}"]
                         args += data_flags
+                        args += ["--axis", axis] if axis != "width" else []
                         args += ["--out", job.out_template, "--manifest", job.manifest,
                                  "--shared-dir", layout.shared_dir(results_dir), *gpu_args(settings, results_dir)]
                         needs: tuple[str, ...] = ()
@@ -196,7 +202,7 @@ def jobs(profile: dict[str, Any]) -> list[Job]:
                                 args += ["--previous", previous.manifest]
                             if tuning is not None:
                                 args += ["--tuning", tuning.manifest]
-                            if width == max(order):
+                            if scale == max(order):
                                 args.append("--widest")
                             needs = tuple(dict.fromkeys(j.manifest for j in (previous, tuning) if j is not None))
                         if profile.get("replace"):  # after a profile edit: retrain what changed

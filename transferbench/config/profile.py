@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from transferbench.config import axes
 from transferbench.config.data_grid import check_data, workload_data
 from transferbench.config.grid import PROFILE_RUN_KEYS, fmt, lr_refine, run_settings
 from transferbench.config.run import ConfigError, check_plain, check_recipe, defaults_for, resolve_run_config
@@ -173,6 +174,11 @@ def _check_workload(workload: str, spec: Any, profile: dict[str, Any], known: li
     clash = sorted(set(spec.get("settings") or {}) & set(_SET_BY_GRID))
     if clash:
         raise ConfigError(f"{where}.settings.{clash[0]}: set by the grid, not by settings")
+    problem = axes.check(where, spec)
+    if problem:
+        raise ConfigError(problem)
+    if axes.axis_of(spec) != "width":
+        _values(f"{where}.{axes.KEYS[axes.axis_of(spec)][0]}", spec[axes.KEYS[axes.axis_of(spec)][0]])
     return _known_recipes(f"{where}.recipes", spec["recipes"], known) if spec.get("recipes") else []
 
 
@@ -203,16 +209,19 @@ def _check_runs(workload: str, spec: dict[str, Any], profile: dict[str, Any], re
     extra = sorted(set(spec.get("width_settings") or {}) - {int(w) for w in spec["widths"]})
     if extra:
         raise ConfigError(f"workloads.{workload}.width_settings: width {extra[0]} is not in widths")
-    grid = itertools.product(spec.get("recipes") or recipes, spec["widths"], lr_wd_pairs(profile, workload),
+    axis, base = axes.axis_of(spec), axes.base_of(spec)
+    grid = itertools.product(spec.get("recipes") or recipes, axes.values_of(spec), lr_wd_pairs(profile, workload),
                              spec.get("seeds") or profile["seeds"])
     flags, _ = workload_data(profile, workload, spec)  # data: NAME sets data_source and data_path
     data = {flags[i].lstrip("-").replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)}
     try:
-        for recipe, width, (log2_lr, wd), seed in grid:
+        for recipe, scale, (log2_lr, wd), seed in grid:
+            width = scale if axis == "width" else int(spec["widths"][0])
             resolve_run_config({
                 "workload": workload, "recipe": recipe, "recipe_options": profile_options(options, recipe),
                 "width": width, "base_width": spec.get("base_width"), "log2_lr": log2_lr, "wd": wd,
-                "seed": seed, **run_settings(profile, workload, spec, width), **data,
+                "seed": seed, **run_settings(profile, workload, spec, width), **axes.settings_at(axis, scale, base),
+                **data,
             })
     except ConfigError as exc:
         raise ConfigError(_locate(exc, f"workloads.{workload}", spec, profile)) from None

@@ -5,8 +5,9 @@ A recipe never sees a model and a model never sees a recipe (docs/design.md §3)
 place where the two meet. Recipes are pure Python (no torch), so listing them stays cheap.
 
 To write a recipe: subclass :class:`Recipe`, set ``name``, ``summary`` and ``citation`` and override
-:meth:`multipliers` (and, if needed, :meth:`output_mult`, :meth:`lr_factors` or :meth:`wd_factors`). A depth rule overrides :meth:`depth_multipliers` and :meth:`branch_mult` and sets
-``depth_rule`` (one line for the tables); a recipe without one trains every depth as it trains the base depth.
+:meth:`multipliers` (and, if needed, :meth:`output_mult`, :meth:`lr_factors` or :meth:`wd_factors`). A depth
+rule overrides :meth:`depth_multipliers` and :meth:`branch_mult` and sets ``depth_rule`` (one line for the
+tables); a recipe without one trains every depth as it trains the base depth.
 Register the class under the entry-point group ``transferbench.recipes`` (see README, "Add your recipe").
 
 A recipe says how settings change with the width multiplier m, not what the base model is: at m = 1 it
