@@ -31,7 +31,7 @@ def tables(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def wide(seed_scores: pd.DataFrame, recipe: str = "r") -> pd.DataFrame:
-    rows = seed_scores[(seed_scores["recipe"] == recipe) & seed_scores["widest"]]
+    rows = seed_scores[(seed_scores["recipe"] == recipe) & seed_scores["largest"]]
     return rows.set_index("seed")
 
 
@@ -118,9 +118,9 @@ def test_transferred_loss_is_the_widest_width_at_the_base_widths_optimum(wide_op
     assert t["transferred_loss_lo"] < t["transferred_loss"] < t["transferred_loss_hi"]  # the seed offsets D
     assert t["retuned_loss"] == pytest.approx(2.0, abs=1e-12)
     assert t["regret_oos"] == pytest.approx(pay, abs=1e-12)
-    assert t["transferred_by_width"] == f"{2.3 + C:.4f}/2.2000/{2.0 + pay:.4f}"
+    assert t["transferred_by_scale"] == f"{2.3 + C:.4f}/2.2000/{2.0 + pay:.4f}"
     assert bool(t["wider_better"]) is better
-    per_width = scores[scores["recipe"] == "r"].groupby("width")["transferred_loss"].mean()
+    per_width = scores[scores["recipe"] == "r"].groupby("scale")["transferred_loss"].mean()
     np.testing.assert_allclose(per_width.to_numpy(), [2.3 + C, 2.2, 2.0 + pay], atol=1e-12)
 
 
@@ -135,4 +135,4 @@ def test_one_seed_is_in_sample_without_intervals():
     for col in ("transferred_loss_lo", "transferred_loss_hi", "regret_oos_lo", "regret_oos_hi",
                 "regret_oos_rel_lo", "regret_oos_rel_hi"):
         assert np.isnan(t[col]), col
-    assert len(scores) == 3 and scores["widest"].sum() == 1  # one seed, one row per width
+    assert len(scores) == 3 and scores["largest"].sum() == 1  # one seed, one row per width

@@ -50,7 +50,7 @@ def test_claims_table_pairs_the_regrets_by_seed_and_skips_recipes_not_run():
     """mup-independent-wd's regret is mup's minus 0.04-0.05 on every seed (supported, although the two
     recipes' own spreads overlap); against standard the paired differences change sign (cannot decide)."""
     regret = {"mup-independent-wd": (0.01, 0.05, 0.03), "mup": (0.05, 0.10, 0.075), "standard": (0.0, 0.08, 0.02)}
-    scores = pd.DataFrame([{"workload": "llama", "recipe": r, "wd": 0.1, "seed": s, "width": 128, "widest": True,
+    scores = pd.DataFrame([{"workload": "llama", "recipe": r, "wd": 0.1, "seed": s, "scale": 128, "largest": True,
                             "regret": v[s]} for r, v in regret.items() for s in range(3)])
     transfer = pd.DataFrame([{"workload": "llama", "recipe": r, "wd": 0.1, "drift": d, "drift_lo": d - 0.1,
                               "drift_hi": d + 0.1} for r, d in (("standard", -0.8), ("mup", 0.05),
@@ -116,7 +116,7 @@ def formatted_cells(*tables: pd.DataFrame) -> set[str]:
     for t in tables:
         for col in t.columns:
             for x in t[col]:
-                if isinstance(x, str) and col == "transferred_by_width":
+                if isinstance(x, str) and col == "transferred_by_scale":
                     out |= set(x.split("/"))
                 elif isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)):
                     out |= {fmt(x, kind) for kind in FORMATS}

@@ -79,7 +79,7 @@ def test_drift_is_the_slope_of_optima_on_a_known_line():
     assert transfer[WD_TRANSFER_COLUMNS].isna().all().all()  # one wd swept: the wd columns are empty
     t = transfer.iloc[0]
     assert t["drift"] == pytest.approx(-1.3, abs=1e-9)
-    assert not t["drift_edge"] and t["widths"] == "32/64/128/256" and t["tuning_width"] == 64
+    assert not t["drift_edge"] and t["scales"] == "32/64/128/256" and t["tuning_scale"] == 64
     assert math.isnan(t["drift_lo"]) and math.isnan(t["drift_hi"])  # one seed: no CI
     assert slope([0, 1, 2], [1.0, 3.0, 5.0]) == pytest.approx(2.0)
     assert math.isnan(slope([5], [1.0]))
@@ -99,7 +99,7 @@ def test_regret_is_the_local_fit_at_the_transferred_lr_minus_its_minimum():
     assert t["regret"] == pytest.approx(2.225 - (2.2 - 0.01 / 1.2))
     assert t["best_loss"] == pytest.approx(2.2)  # the observed best, citable from runs.csv
     assert t["regret_rel"] == pytest.approx(t["regret"] / 2.2)
-    assert t["widest_width"] == 256 and t["tuning_width"] == 64
+    assert t["largest_scale"] == 256 and t["tuning_scale"] == 64
 
 
 @pytest.mark.parametrize("opt", [-5.0, -5.37, -5.5])  # on a grid point, between, half-way
@@ -129,15 +129,15 @@ def test_regret_is_positive_when_the_optimum_moves():
 
 def test_tuning_width_falls_back_to_the_narrowest_when_base_width_is_not_swept():
     _, transfer = compute_metrics(table(quad(lambda w: -5.5), widths=(128, 256), base_width=64), n_boot=0)
-    assert transfer["tuning_width"].iloc[0] == 128
+    assert transfer["tuning_scale"].iloc[0] == 128
 
 
 def test_edge_optimum_is_flagged_and_propagates_to_drift():
     assert parabola_optimum(GRID, (GRID + 1.0) ** 2) == (-2.0, 1.0, True)
     optima, transfer = compute_metrics(table(quad(lambda w: -1.0 if w == 128 else -5.5)), n_boot=0)
-    row = optima.set_index("width").loc[128]
+    row = optima.set_index("scale").loc[128]
     assert bool(row["edge"]) and row["opt_log2_lr"] == -2.0  # the edge grid value, flagged
-    assert not optima.set_index("width").loc[32, "edge"]
+    assert not optima.set_index("scale").loc[32, "edge"]
     assert bool(transfer["drift_edge"].iloc[0])
 
 
@@ -242,7 +242,7 @@ def test_weight_decay_optimum_and_drift_from_a_2d_sweep():
 
     runs = table(loss, wds=tuple(2.0**k for k in range(-6, 1)))
     optima_wd, wd_t = compute_wd_metrics(runs, n_boot=0)
-    assert np.allclose(optima_wd.set_index("width")["opt_log2_wd"], [v(32), v(64), v(128)])
+    assert np.allclose(optima_wd.set_index("scale")["opt_log2_wd"], [v(32), v(64), v(128)])
     assert wd_t["wd_drift"].iloc[0] == pytest.approx(0.5)
     _, transfer = compute_metrics(runs, n_boot=0)
     # seven per-wd rows and the joint (lr x wd) scope's row (wd empty, scopes.py), each with the recipe's wd drift

@@ -59,7 +59,7 @@ def test_wider_not_better_at_the_transferred_lr_is_out_of_regime():
     worse = {r: parabola({32: 2.3, 64: 2.2, 128: 2.4}) for r in EXTRA}
     v = verdict(clean(worse))
     assert v["wider_better"] is False and v["in_regime"] is False
-    assert v["transferred_by_width"] == "2.3000/2.2000/2.4000"
+    assert v["transferred_by_scale"] == "2.3000/2.2000/2.4000"
     assert f"wider is not better at the transferred lr ({v['best_recipe']}: 2.3000 → 2.2000 → 2.4000" in v["reasons"]
 
 
@@ -74,7 +74,7 @@ def test_an_optimum_whose_ci_spans_an_octave_is_not_resolved():
     runs = clean({"mup": parabola(GOOD, jitter={128: (-1.2, 0.0, 1.2)}, offset=D)})
     optima, _, _ = tables(runs)
     v = verdict(runs)
-    row = optima.set_index(["recipe", "width"]).loc[("mup", 128)]
+    row = optima.set_index(["recipe", "scale"]).loc[("mup", 128)]
     half = (row["opt_log2_lr_hi"] - row["opt_log2_lr_lo"]) / 2  # regime.py: the CI's half-width
     assert half >= 1.0 and v["max_opt_ci"] == pytest.approx(half) and v["max_opt_ci_at"] == "mup d=128"
     assert v["optimum_resolved"] is False and v["in_regime"] is False
@@ -127,7 +127,7 @@ def test_an_out_of_regime_workload_is_left_out_of_the_overall_ranking():
     _, regime, scores = tables(runs)
     assert regime.set_index("workload")["in_regime"].to_dict() == {"llama": True, "mlp": False}
     board = headline(scores, runs, regime).set_index(["scope", "recipe"])
-    wide = scores[scores["widest"] & (scores["workload"] == "llama")].pivot(index="seed", columns="recipe",
+    wide = scores[scores["largest"] & (scores["workload"] == "llama")].pivot(index="seed", columns="recipe",
                                                                             values="transferred_loss")
     excess = wide / wide.mean().min() - 1.0  # per seed, relative to llama's best recipe
     for r in ("a", "b"):
@@ -169,7 +169,7 @@ def test_a_joint_scope_is_resolved_on_both_axes_of_its_2d_optimum():
     """optima_wd.csv: the lr CI with ``lr_edge``, the wd CI with ``edge``; either failing fails the scope."""
     from transferbench.regime import EDGES_2D, _resolved
 
-    row = {"recipe": "mup", "width": 64, "opt_log2_lr_lo": -6.0, "opt_log2_lr_hi": -5.0, "lr_edge": False,
+    row = {"recipe": "mup", "scale": 64, "opt_log2_lr_lo": -6.0, "opt_log2_lr_hi": -5.0, "lr_edge": False,
            "opt_log2_wd_lo": -3.0, "opt_log2_wd_hi": -2.5, "edge": False}
     assert _resolved(pd.DataFrame([row]), EDGES_2D) == (True, 0.5, "mup d=64, lr")
     wide = {**row, "opt_log2_wd_lo": -5.0, "opt_log2_wd_hi": -1.0}

@@ -119,7 +119,7 @@ def test_joint_regret_by_hand():
         m = np.mean([JIT[i] for i in range(3) if i != s])
         xs = -4.7 + JIT[s]
         hand.append(A * ((-5.2 + m - xs) ** 2 - (-4.7 + m - xs) ** 2) + B * 0.5**2)
-    wide = seeds[seeds["widest"]].set_index("seed")
+    wide = seeds[seeds["largest"]].set_index("seed")
     assert wide["regret"].to_numpy() == pytest.approx(hand, abs=1e-9)
     assert wide["transfer_log2_wd"].to_numpy() == pytest.approx([-3.3] * 3, abs=1e-9)
     row = summary.iloc[0]

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from transferbench.recipes.base import arxiv_id  # pure Python: the recipe contract, no torch
@@ -236,7 +237,8 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = Fals
     for _, r in failed.iterrows():
         log.warning("aggregate: %s failed (%s); it counts as diverged", r["run_dir"], r["failure"])
     cc = pd.DataFrame(coord, columns=COORD_COLUMNS)
-    cc = cc.sort_values([*SORT_KEYS, "quantity", "step"], kind="stable").reset_index(drop=True)
+    cc = cc.sort_values([*(k for k in SORT_KEYS if k in COORD_COLUMNS), "quantity", "step"],
+                        kind="stable").reset_index(drop=True)
     info = pd.DataFrame(data, columns=DATA_COLUMNS).drop_duplicates(["workload", "key"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +273,7 @@ def _umask() -> int:
 TEXT_COLUMNS: tuple[str, ...] = (
     "workload", "recipe", "config_hash", "package_version", "git_commit", "recipe_distribution",
     "recipe_version", "recipe_arxiv", "base_model", "run_dir", "trainer_fingerprint", "shared_with",
-    "widths", "scope", "quantity", "key", "failure", "path",
+    "widths", "scales", "axis", "scope", "quantity", "key", "failure", "path",
     "field", "error",
 )
 FLAG_COLUMNS: tuple[str, ...] = ("diverged", "edge", "drift_edge", "wd_drift_edge")
@@ -279,13 +281,37 @@ FLAG_COLUMNS: tuple[str, ...] = ("diverged", "edge", "drift_edge", "wd_drift_edg
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read any table this package writes (runs, coord_check, optima, transfer, ...) with the right
-    dtypes: text columns as strings, flags as bool. Always use this, never a bare ``pd.read_csv``."""
+    dtypes: text columns as strings, flags as bool. Always use this, never a bare ``pd.read_csv``. A runs
+    table of before the scale axes gets its axis columns (:func:`with_axis`)."""
     header = pd.read_csv(path, nrows=0).columns
     table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS if c in header})
     for col in FLAG_COLUMNS:
         if col in table:
             table[col] = as_flag(table[col])
-    return table
+    return with_axis(table) if "run_dir" in table and "width" in table else table
+
+
+def with_axis(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table with its scale-axis columns: a table of before the axes (or a test's) is a width sweep,
+    ``axis`` width, ``scale`` its width and ``base_scale`` its base width. Unchanged when it has them."""
+    if "scale" in runs and "axis" in runs:
+        return runs
+    runs = runs.copy()
+    runs["axis"] = "width"
+    runs["scale"] = runs["width"]
+    runs["base_scale"] = runs["base_width"] if "base_width" in runs else np.nan
+    return runs
+
+
+def axis_column(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with an ``axis`` column after ``workload``: each workload's scale axis in ``runs`` (a profile
+    sweeps one axis per workload)."""
+    if "workload" not in table or "axis" in table:
+        return table
+    axes = with_axis(runs).groupby("workload")["axis"].first() if len(runs) else pd.Series(dtype=str)
+    out = table.copy()
+    out.insert(int(list(out.columns).index("workload")) + 1, "axis", out["workload"].map(axes).fillna("width"))
+    return out
 
 
 def as_flag(values: pd.Series) -> pd.Series:

@@ -106,8 +106,8 @@ def _regime_rows(regime: pd.DataFrame) -> list[list[Any]]:
     rows = []
     for _, r in regime.iterrows():
         rows.append([regime_label(r, regime), "in regime" if _yes(r["in_regime"]) else "**out of regime**",
-                     _check(r["wider_better"], str(r["transferred_by_width"]).replace("/", " → ")
-                            if isinstance(r["transferred_by_width"], str) else ""),
+                     _check(r["wider_better"], str(r["transferred_by_scale"]).replace("/", " → ")
+                            if isinstance(r["transferred_by_scale"], str) else ""),
                      _check(r["optimum_resolved"], f"max CI ±{_f(r['max_opt_ci'], '{:.2f}')} oct, "
                             f"{r['max_opt_ci_at']}" if finite(r["max_opt_ci"]) else
                             f"grid edge, {r['max_opt_ci_at']}" if _text(r["max_opt_ci_at"]) else ""),
@@ -171,7 +171,7 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
                          _ci(r["transferred_mean"] - g["transferred_mean"].min(), r["transferred_vs_best_lo"],
                              r["transferred_vs_best_hi"], "{:+.4f}"),
                          ("yes" if _yes(r["wider_better"]) else "no" if _yes(r["wider_better"]) is False else "n/a")
-                         + f" ({str(r['transferred_by_width']).replace('/', ' → ')})",
+                         + f" ({str(r['transferred_by_scale']).replace('/', ' → ')})",
                          _ci(r["regret_mean"], r["regret_lo"], r["regret_hi"], "{:+.4f}"),
                          _ci(r["regret_oos_rel"], r["regret_oos_rel_lo"], r["regret_oos_rel_hi"], "{:+.2%}"),
                          _ci(r["drift"], r["drift_lo"], r["drift_hi"], "{:+.2f}") + edge,
@@ -179,11 +179,18 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
         verdict = verdict_of(regime, g["workload"].iloc[0], g["wd"].iloc[0])
         text = ("In regime." if verdict is not None and _yes(verdict["in_regime"]) else
                 "**Out of regime, not ranked overall:** " + (str(verdict["reasons"]) if verdict is not None else ""))
-        out.append((f"Workload: {scope} (widths {g['widths'].iloc[0]})", text,
+        axis = str(g["axis"].iloc[0]) if "axis" in g and isinstance(g["axis"].iloc[0], str) else "width"
+        out.append((f"Workload: {scope} ({AXIS_WORDS[axis][1]} {g['scales'].iloc[0]})", text,
                     ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss [95% CI]",
-                     "vs best [95% CI]", "wider is better (by width)", "regret [95% CI]", "regret (relative)",
+                     "vs best [95% CI]", f"{AXIS_WORDS[axis][2]} is better (by {axis})", "regret [95% CI]",
+                     "regret (relative)",
                      "drift (oct/doubling)", "re-tuned loss", "citation", "distribution", "version"], rows))
     return out + board_wd.sections(table, _ci, _f, _rank, _recipe, _yes)  # only where a workload sweeps wd
+
+
+#: axis -> (its name, the plural of its values, the comparative a reader asks about: "wider is better")
+AXIS_WORDS = {"width": ("width", "widths", "wider"), "depth": ("depth", "depths", "deeper"),
+              "steps": ("steps", "horizons (steps)", "longer")}
 
 
 def _notes(table: pd.DataFrame) -> list[str]:

@@ -46,7 +46,7 @@ DRIFT_CLAIMS = [
 #: coupled wd (muP's constant wd) needs a larger base wd as width grows; [Fan25] the sqrt(d) rule transfers.
 WD_DRIFT_CLAIMS = [
     ("mup-independent-wd", "flat", "independent weight decay (wd x m under muP): the optimal wd transfers across "
-     "widths", KOS25),
+     "scales", KOS25),
     ("mup", "up", "muP with coupled weight decay: the optimal base wd grows with width", KOS25),
     ("sqrt-d", "flat", "the sqrt(d) weight-decay rule: the optimal wd transfers across widths", FAN25),
 ]
@@ -95,7 +95,7 @@ def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.D
             rows.append({**base, "claim": claim, "source": source, "statistic": what,
                          "value": float(r["drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
         wide = seed_scores[(seed_scores["workload"] == wl) & same_wd(seed_scores["wd"], wd)
-                           & seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
+                           & seed_scores["largest"].map(lambda x: str(x).lower() in ("true", "1"))]
         per_seed = wide.pivot_table(index="seed", columns="recipe", values="regret", aggfunc="mean")
         for a, b, claim, source in REGRET_CLAIMS:
             if a not in per_seed or b not in per_seed:

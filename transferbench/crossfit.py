@@ -108,7 +108,7 @@ def summary(cf: CrossFit) -> dict[str, Any]:
     mean, lo, hi, _ = t_interval(cf.transferred[:, -1])
     out.update(transferred_loss=mean, transferred_loss_lo=lo, transferred_loss_hi=hi)
     by_width = [t_interval(cf.transferred[:, j])[0] for j in range(cf.transferred.shape[1])]
-    out["transferred_by_width"] = "/".join(f"{v:.4f}" for v in by_width)
+    out["transferred_by_scale"] = "/".join(f"{v:.4f}" for v in by_width)
     out["wider_better"] = wider_is_better(np.array(by_width))
     out["retuned_loss"] = t_interval(cf.retuned)[0]
     mean, lo, hi, _ = t_interval(cf.regret)

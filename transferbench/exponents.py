@@ -52,7 +52,7 @@ def _at_lr(g: pd.DataFrame, widths: np.ndarray, log2_lr: float, column: str) -> 
     if not np.isfinite(log2_lr):
         return out
     for w in widths:
-        gw = g[g["width"] == w]
+        gw = g[g["scale"] == w]
         grid = np.sort(gw["log2_lr"].unique())
         if not len(grid):
             continue
@@ -66,7 +66,7 @@ def _at_lr(g: pd.DataFrame, widths: np.ndarray, log2_lr: float, column: str) -> 
 def columns(ctx: dict[str, Any]) -> dict[str, float]:
     """The COLUMNS of one (workload, recipe, wd) group from metrics._lr_group's context (it needs the
     resample ``weights`` and the workload's seed ids ``union``)."""
-    g, widths, weights, union = ctx["group"], ctx["widths"], ctx["weights"], ctx["union"]
+    g, widths, weights, union = ctx["group"], ctx["scales"], ctx["weights"], ctx["union"]
     g = g.reindex(columns=[*g.columns, *(c for c in NEEDED if c not in g.columns)])  # a runs table of 0.2
     at = float(ctx["opt"][0, ctx["tuning"]])
     sv = _at_lr(g, widths, at, "log2_top_sv")
@@ -75,10 +75,10 @@ def columns(ctx: dict[str, Any]) -> dict[str, float]:
     x = np.log2(widths.astype(float))
     slopes = np.array([slope(x, row) for row in means])
     lo, hi = ci(slopes, int(np.isfinite(a).any(axis=1).sum()))
-    mults = g.groupby("width")[["hidden_lr_mult", "hidden_wd_mult"]].median().reindex(widths)
+    mults = g.groupby("scale")[["hidden_lr_mult", "hidden_wd_mult"]].median().reindex(widths)
     tau = _at_lr(g, widths, at, "tau").mean(axis=0)
     return {
         "sv_exponent": slopes[0], "sv_exponent_lo": lo, "sv_exponent_hi": hi,
         "sv_exponent_fan": fan_exponent(widths, mults["hidden_lr_mult"], mults["hidden_wd_mult"]),
-        "tau": float(tau.iloc[ctx["tuning"]]), "tau_widest": float(tau.iloc[ctx["widest"]]),
+        "tau": float(tau.iloc[ctx["tuning"]]), "tau_widest": float(tau.iloc[ctx["largest"]]),
     }

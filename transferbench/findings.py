@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from transferbench import findings_wd, scopes
-from transferbench.board_render import _f, _yes, regime_label, verdict_of
+from transferbench.board_render import AXIS_WORDS, _f, _yes, regime_label, verdict_of
 from transferbench.citation import finite
 from transferbench.claims import FLAT
 
@@ -45,8 +45,10 @@ def _workload(g: pd.DataFrame, verdict: pd.Series | None) -> list[str]:
     else:
         head = f"### {wl}: in regime"
     decided = bool(g["set_decided"].map(_yes).any())
+    axis = str(g["axis"].iloc[0]) if "axis" in g and isinstance(g["axis"].iloc[0], str) else "width"
+    name, comparative = AXIS_WORDS[axis][0], AXIS_WORDS[axis][2]
     lines = [head, ""]
-    lines.append(f"- What you get: `{best['recipe']}` has the lowest transferred loss at the widest width, "
+    lines.append(f"- What you get: `{best['recipe']}` has the lowest transferred loss at the largest {name}, "
                  f"{_ci(best['transferred_mean'], best['transferred_lo'], best['transferred_hi'], 'loss')}"
                  + (f"; the data cannot tell {_set(g, 'transferred')} apart (95% confidence set)."
                     if decided and (g["in_set_transferred"].map(_yes).sum() > 1) else
@@ -66,8 +68,26 @@ def _workload(g: pd.DataFrame, verdict: pd.Series | None) -> list[str]:
     worse = [str(r["recipe"]) for _, r in g.iterrows() if _yes(r["wider_better"]) is False]
     if worse:
         what = "(lr, wd)" if scopes.wd_key(g["wd"].iloc[0]) is None else "lr"
-        lines.append(f"- Wider is not better at the transferred {what} for {', '.join(f'`{w}`' for w in worse)}.")
+        lines.append(f"- {comparative.capitalize()} is not better at the transferred {what} for "
+                     f"{', '.join(f'`{w}`' for w in worse)}.")
+    lines.append(f"- How far the optimal lr moves per doubling of {name} (octaves; none = it transfers): "
+                 + "; ".join(f"`{r['recipe']}` {_ci(r['drift'], r['drift_lo'], r['drift_hi'], 'drift')}"
+                             f" ({_moves(r)})" for _, r in g.sort_values("recipe").iterrows()) + ".")
     return lines + [""]
+
+
+def _moves(r: pd.Series) -> str:
+    """What a drift's 95% CI says: inside ±FLAT octave it stays put, outside it moves, else the data cannot tell."""
+    lo, hi = r["drift_lo"], r["drift_hi"]
+    if not (finite(lo) and finite(hi)):
+        return "no CI"
+    if _yes(r.get("drift_edge")):
+        return "an optimum on the grid's edge: not an estimate"
+    if -FLAT <= lo and hi <= FLAT:
+        return "stays put"
+    if lo > FLAT or hi < -FLAT:
+        return "moves" + (" up" if lo > 0 else " down")
+    return "the data cannot decide"
 
 
 def _claims(claims: pd.DataFrame) -> list[str]:

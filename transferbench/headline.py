@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench import scopes
+from transferbench.aggregate import with_axis
 from transferbench.crossfit import t_interval
 from transferbench.mcs import confidence_set
 from transferbench.scopes import same_wd, wd_key
@@ -49,6 +50,7 @@ def alias_groups(runs: pd.DataFrame, joint: set[str] | frozenset = frozenset()) 
     """Per scope (workload, wd key: scopes.wd_key, None for a ``joint`` workload's lr x wd scope, which
     holds its runs at every positive wd): recipes whose runs are the same trainings (equal sets of (width,
     log2_lr, wd, seed, trainer_fingerprint)), each group sorted with its display name first."""
+    runs = with_axis(runs)  # a runs table of before the axes is a width sweep
     out: dict[tuple[str, float | None], list[list[str]]] = {}
     fp = "trainer_fingerprint"
     keyed = runs.assign(_scope=[None if str(wl) in joint else wd_key(wd) for wl, wd in zip(runs["workload"],
@@ -60,7 +62,7 @@ def alias_groups(runs: pd.DataFrame, joint: set[str] | frozenset = frozenset()) 
         keys: dict[Any, list[str]] = {}
         for recipe, gr in g.groupby("recipe", sort=True):
             if fp in gr and gr[fp].notna().all():
-                key = frozenset(zip(gr["width"], gr["log2_lr"], gr["wd"], gr["seed"], gr[fp]))
+                key = frozenset(zip(gr["scale"], gr["log2_lr"], gr["wd"], gr["seed"], gr[fp]))
             else:
                 key = recipe  # no fingerprints (an old table): never an alias
             keys.setdefault(key, []).append(str(recipe))
@@ -70,7 +72,7 @@ def alias_groups(runs: pd.DataFrame, joint: set[str] | frozenset = frozenset()) 
 
 def _matrix(seed_scores: pd.DataFrame, recipes: list[str], column: str) -> tuple[np.ndarray, np.ndarray]:
     """(R, S) per-seed scores at the widest width over the union of seed ids, NaN where missing."""
-    wide = seed_scores[seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
+    wide = seed_scores[seed_scores["largest"].map(lambda x: str(x).lower() in ("true", "1"))]
     table = wide.pivot_table(index="recipe", columns="seed", values=column, aggfunc="mean")
     table = table.reindex(index=recipes)
     return table.to_numpy(float), table.columns.to_numpy()
@@ -116,6 +118,7 @@ def headline(seed_scores: pd.DataFrame, runs: pd.DataFrame, regime: pd.DataFrame
     """One row per (scope, recipe): the two rankings with CIs and confidence sets; scope is the workload
     (with ``wd`` when a workload swept several; ``(lr × wd)`` for a joint scope, scopes.py) or ``overall``
     (in-regime workloads only)."""
+    runs = with_axis(runs)  # a runs table of before the axes is a width sweep
     joint = scopes.joint_workloads(seed_scores)
     groups = alias_groups(runs, joint)
     verdicts = {(r["workload"], wd_key(r["wd"])): bool(r["in_regime"]) for _, r in regime.iterrows()}

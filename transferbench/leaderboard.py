@@ -15,15 +15,16 @@ from pathlib import Path
 import pandas as pd
 
 from transferbench import board_wd
+from transferbench.aggregate import with_axis
 from transferbench.board_render import to_html, to_markdown
 from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions  # noqa: F401 (re-exported)
 from transferbench.headline import headline
 
 #: transfer.csv columns copied onto a workload row of the board (the secondary metrics).
-TRANSFER_FIELDS = ["regret_oos_rel", "regret_oos_rel_lo", "regret_oos_rel_hi", "transferred_by_width",
+TRANSFER_FIELDS = ["regret_oos_rel", "regret_oos_rel_lo", "regret_oos_rel_hi", "transferred_by_scale",
                    "wider_better", "retuned_loss", "drift", "drift_lo", "drift_hi", "drift_edge", "sensitivity",
-                   "widths", "crossfit", "recipe_arxiv", "recipe_distribution", "recipe_version"]
-CSV_COLUMNS = ["scope", "workload", "wd", "recipe", "aliases", "in_regime",
+                   "scales", "crossfit", "recipe_arxiv", "recipe_distribution", "recipe_version"]
+CSV_COLUMNS = ["scope", "workload", "axis", "wd", "recipe", "aliases", "in_regime",
                "rank_transferred", "in_set_transferred", "p_transferred", "transferred_mean", "transferred_lo",
                "transferred_hi", "transferred_vs_best_lo", "transferred_vs_best_hi",
                "rank_regret", "in_set_regret", "p_regret", "regret_mean", "regret_lo", "regret_hi",
@@ -70,6 +71,7 @@ def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str =
     """The CSV: overall rows (scope "overall", in-regime workloads only) then each workload's rows, both
     rankings side by side; every row names the profile and the sweep hash it was scored in. Where a workload
     sweeps wd, its rows also carry the weight-decay transfer columns (board_wd.COLUMNS, at the end)."""
+    runs = with_axis(runs)  # a runs table of before the axes is a width sweep
     seed_scores, regime = tables_for(transfer, runs, seed_scores, regime)
     board = headline(seed_scores, runs, regime)
     t = transfer.reindex(columns=["workload", "recipe", "wd", *TRANSFER_FIELDS])
@@ -80,6 +82,7 @@ def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str =
         board[col] = board[col].fillna(board["recipe"].map(meta[col]))
     bm = base_models(runs)
     board["base_model"] = board["recipe"].map(lambda r: bm.get(r, ""))
+    board["axis"] = board["workload"].map(runs.groupby("workload")["axis"].first()).fillna("width")
     board["profile"] = profile or None
     board["sweep_hash"] = sweep_hash(runs)
     board = board_wd.add_columns(board, transfer, joint_for(transfer, runs, joint_scores), runs)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench import crossfit, exponents, wd_exponent
-from transferbench.aggregate import as_flag
+from transferbench.aggregate import as_flag, axis_column, with_axis
 from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
 from transferbench.fit import (  # noqa: F401  (fitted_min, parabola_optimum, SENSITIVITY_OCTAVES: re-exported)
     SENSITIVITY_OCTAVES,
@@ -44,14 +44,14 @@ from transferbench.wd_transfer import (  # noqa: F401  (the column lists: re-exp
 
 GROUP = ["workload", "recipe", "wd"]
 #: The headline's cross-fitted columns (crossfit.py): what a user gets and how well the optimum transfers.
-crossfit_columns = ["transferred_loss", "transferred_loss_lo", "transferred_loss_hi", "transferred_by_width",
+crossfit_columns = ["transferred_loss", "transferred_loss_lo", "transferred_loss_hi", "transferred_by_scale",
                     "wider_better", "retuned_loss", "regret_oos", "regret_oos_lo", "regret_oos_hi",
                     "regret_oos_rel", "regret_oos_rel_lo", "regret_oos_rel_hi", "transfer_log2_lr", "crossfit"]
-SEED_COLUMNS = ["workload", "recipe", "wd", "seed", "width", "widest", "transfer_log2_lr", "transferred_loss",
+SEED_COLUMNS = ["workload", "recipe", "wd", "seed", "scale", "largest", "transfer_log2_lr", "transferred_loss",
                 "retuned_loss", "regret"]
-OPTIMA_COLUMNS = ["workload", "recipe", "wd", "width", "n_seeds", "opt_log2_lr", "opt_log2_lr_lo",
+OPTIMA_COLUMNS = ["workload", "recipe", "wd", "scale", "n_seeds", "opt_log2_lr", "opt_log2_lr_lo",
                   "opt_log2_lr_hi", "opt_loss", "edge"]
-TRANSFER_COLUMNS = ["workload", "recipe", "wd", "widths", "tuning_width", "widest_width", "drift", "drift_lo",
+TRANSFER_COLUMNS = ["workload", "recipe", "wd", "scales", "tuning_scale", "largest_scale", "drift", "drift_lo",
                     "drift_hi", "drift_edge", "regret", "regret_lo", "regret_hi", "regret_rel", "best_loss",
                     "sensitivity", "wider_worse_frac", "sv_spread", *exponents.COLUMNS, "n_seeds", "recipe_arxiv",
                     "recipe_distribution", "recipe_version", *crossfit_columns]
@@ -74,14 +74,14 @@ def capped_loss(runs: pd.DataFrame) -> pd.Series:
 def sv_at_lr(g: pd.DataFrame, log2_lr: float) -> pd.Series:
     """Per width: log2 top singular value (seed mean) at the grid lr nearest ``log2_lr`` ([Fan25])."""
     out = {}
-    for width, gw in g.groupby("width"):
+    for width, gw in g.groupby("scale"):
         grid = np.sort(gw["log2_lr"].unique())
         if not np.isfinite(log2_lr) or len(grid) == 0:
             out[width] = np.nan
             continue
         near = grid[np.argmin(np.abs(grid - log2_lr))]  # ties -> the lower lr
         out[width] = pd.to_numeric(gw.loc[gw["log2_lr"] == near, "log2_top_sv"], errors="coerce").mean()
-    return pd.Series(out, dtype=float, name="log2_top_sv").rename_axis("width")
+    return pd.Series(out, dtype=float, name="log2_top_sv").rename_axis("scale")
 
 
 def tuning_width(widths: np.ndarray, base_width: float) -> int:
@@ -97,7 +97,7 @@ def _width_rows(key: tuple, g: pd.DataFrame, widths: np.ndarray, grid: np.ndarra
     The CI is clipped to the grid: an optimum is never fitted outside it."""
     rows = []
     for j, w in enumerate(widths):
-        n = int(g.loc[g["width"] == w, "seed"].nunique())
+        n = int(g.loc[g["scale"] == w, "seed"].nunique())
         lo, hi = np.clip(ci(opt[:, j], n), grid.min(), grid.max())
         rows.append([*key, int(w), n, opt[0, j], lo, hi, opt_loss[0, j], bool(edge[0, j])])
     return rows
@@ -107,12 +107,12 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
               union: np.ndarray | None = None) -> tuple[list[list], dict]:
     """Optima per width and the transfer summary of one (workload, recipe, wd), docs/design.md §6.
     ``union``: the sorted seed ids of the whole workload (default: this group's), the resampled ids."""
-    (seeds, widths, grid), a = cube(g, ["seed", "width", "log2_lr"])
+    (seeds, widths, grid), a = cube(g, ["seed", "scale", "log2_lr"])
     union = seeds if union is None else union
     a = on_seeds(a, seeds, union)  # NaN rows for the workload's seeds this recipe lacks
     # A width at which every run diverged has no optimum (its capped curve is flat at L0): NaN, so that
     # the derived metrics are NaN (ranked last) instead of a perfect-looking zero regret.
-    alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
+    alive = g.groupby("scale")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
     a[:, ~alive, :] = np.nan
     # Row 0 of every (1 + B, ...) array is the estimate on all seeds, rows 1.. are bootstrap resamples,
     # the same seed draw for every width (so drift and regret CIs keep the across-width correlation).
@@ -121,7 +121,7 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     weights = resamples(len(union), n_boot, stream(seed, (key[0], key[2])))
     means = seed_means(weights, a)  # (1+B, W, L)
     opt, opt_loss, edge = curve_optima(grid, means)
-    tune = tuning_width(widths, float(pd.to_numeric(g["base_width"], errors="coerce").median()))
+    tune = tuning_width(widths, float(pd.to_numeric(g["base_scale"], errors="coerce").median()))
     t, wide = int(np.flatnonzero(widths == tune)[0]), len(widths) - 1
     drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt])
     # Regret: the widest width's fitted loss at the tuning width's optimum, minus its fitted minimum
@@ -135,8 +135,8 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     first = g.iloc[0]
     summary = {
         "workload": key[0], "recipe": key[1], "wd": key[2],
-        "widths": "/".join(str(int(w)) for w in widths), "tuning_width": tune,
-        "widest_width": int(widths[wide]),
+        "scales": "/".join(str(int(w)) for w in widths), "tuning_scale": tune,
+        "largest_scale": int(widths[wide]),
         "drift": drift[0], "drift_lo": ci(drift, len(seeds))[0], "drift_hi": ci(drift, len(seeds))[1],
         "drift_edge": bool(edge[0].any()),
         # Regret is >= 0 by construction (the fitted curve is never below its fitted minimum).
@@ -154,8 +154,8 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     summary.update(crossfit.summary(cf))
     summary["_seed_rows"] = crossfit.seed_rows(key, union, widths, cf)
     summary["_regret_rel"] = regret_rel_samples(regret, opt_loss[:, wide]), frozenset(seeds.tolist())
-    ctx = {"group": g, "widths": widths, "grid": grid, "means": means, "opt": opt, "opt_loss": opt_loss,
-           "edge": edge, "tuning": t, "widest": wide, "summary": summary, "weights": weights, "union": union}
+    ctx = {"group": g, "scales": widths, "grid": grid, "means": means, "opt": opt, "opt_loss": opt_loss,
+           "edge": edge, "tuning": t, "largest": wide, "summary": summary, "weights": weights, "union": union}
     summary.update(exponents.columns(ctx))  # sv_exponent and [Fan25]'s prediction (exponents.py)
     summary.update({name: hook(ctx) for name, hook in COLUMN_HOOKS.items()})
     return _width_rows(key, g, widths, grid, opt, opt_loss, edge), summary
@@ -164,8 +164,9 @@ def _lr_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
 # -- public entry points ------------------------------------------------------------------------------
 def prepared(runs: pd.DataFrame) -> pd.DataFrame:
     """A copy of the runs table with ``diverged`` as bool, ``capped`` (the loss the metrics use:
-    capped_loss) and ``bad`` (diverged or no finite loss): shared by the metrics and the plots."""
-    runs = runs.copy()
+    capped_loss) and ``bad`` (diverged or no finite loss): shared by the metrics and the plots. Its ``scale``
+    is each run's value on its sweep's axis (aggregate.with_axis), the coordinate every metric is a function of."""
+    runs = with_axis(runs).copy()
     runs["diverged"] = as_flag(runs["diverged"])
     runs["capped"] = capped_loss(runs)
     runs["bad"] = runs["diverged"] | ~np.isfinite(pd.to_numeric(runs["eval_loss"], errors="coerce"))
@@ -231,6 +232,7 @@ def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: i
     seed_scores_joint.csv have rows only when two or more positive wd values were swept, wd_transfer.py; the wd_exponent
     tables only for ``wd-power[p=...]`` rows, wd_exponent.py; all are always written so the DAG's outputs
     are fixed)."""
+    runs = with_axis(runs)
     optima, transfer, optima_wd, samples, seed_scores, joint_scores = _every_table(runs, n_boot, seed)
     p_rows, p_best = wd_exponent.tables(transfer, wd_exponent.oos_samples(seed_scores, n_boot, seed))
     regime = regime_table(transfer, optima, runs, optima_wd)
@@ -239,8 +241,9 @@ def write_metrics(runs: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: i
     names = ("optima", "transfer", "optima_wd", "wd_exponent", "wd_exponent_best", "seed_scores", "regime",
              "seed_scores_joint", "sv_law")
     paths = [out_dir / f"{name}.csv" for name in names]
-    tables = (optima, transfer, optima_wd, p_rows, p_best, seed_scores, regime, joint_scores,
-              sv_law_table(runs, n_boot, seed))
+    # Every table of a metric along the axis says which axis (``scale`` is its value); sv_law is about width.
+    tables = (*(axis_column(t, runs) for t in (optima, transfer, optima_wd, p_rows, p_best, seed_scores, regime,
+                                                joint_scores)), sv_law_table(runs, n_boot, seed))
     for table, path in zip(tables, paths, strict=True):
         table.to_csv(path, index=False)
     return paths

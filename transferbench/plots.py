@@ -23,9 +23,10 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 
 from transferbench import plots_coord
+from transferbench.aggregate import with_axis
 from transferbench.fit import fitted_loss
 from transferbench.metrics import prepared, sv_at_lr
-from transferbench.plots_common import _empty, _fig, _save, _width_axis, loss_unit
+from transferbench.plots_common import AXIS_TEXT, _empty, _fig, _save, _width_axis, axis_of, loss_unit
 
 
 def _panels(df: pd.DataFrame) -> list[tuple[str, float]]:
@@ -54,44 +55,46 @@ def _ylim(stats: pd.DataFrame, floor: float | None) -> tuple[float, float, bool]
 def plot_lr_sweep(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, path: Path, floor: float | None) -> Path:
     panels = _panels(runs)
     many_wd = runs["wd"].nunique() > 1
+    name, _, sym = AXIS_TEXT[axis_of(runs)]
     fig, axes = _fig(max(len(panels), 1))
     if not panels:
         _empty(axes[0], "no runs")
     unit = loss_unit(wl)
     for ax, (recipe, wd) in zip(axes, panels, strict=False):
         g = runs[(runs["recipe"] == recipe) & (runs["wd"] == wd)]
-        stats = g.groupby(["width", "log2_lr"]).agg(
+        stats = g.groupby(["scale", "log2_lr"]).agg(
             mean=("capped", "mean"), sd=("capped", "std"), div=("bad", "any")).reset_index()
-        widths = sorted(stats["width"].unique())
+        widths = sorted(stats["scale"].unique())
         colors = dict(zip(widths, sns.color_palette("crest", max(len(widths), 1)), strict=False))
         lo, hi, show_floor = _ylim(stats, floor)
         notes = []
         for w in widths:
-            o = optima[(optima["recipe"] == recipe) & (optima["wd"] == wd) & (optima["width"] == w)]
-            if _sweep_line(ax, stats[stats["width"] == w].sort_values("log2_lr"), o, colors[w], int(w), lo, hi):
+            o = optima[(optima["recipe"] == recipe) & (optima["wd"] == wd) & (optima["scale"] == w)]
+            if _sweep_line(ax, stats[stats["scale"] == w].sort_values("log2_lr"), o, colors[w], f"{sym}{int(w)}", lo,
+                           hi):
                 notes.append(str(int(w)))
         if show_floor:
             ax.axhline(floor, ls="--", color="0.3", lw=1)
         ax.set_ylim(lo, hi)
-        ax.set_xlabel("log2 base learning rate (lr at the base width)")
+        ax.set_xlabel(f"log2 base learning rate (lr at the base {name})")
         ax.set_ylabel(f"eval loss, capped at initial loss ({unit})")
         title = _panel_title(recipe, wd, many_wd)
         dead = not (~stats["div"]).any()
         if dead:
             title += "\nevery run diverged: no optimum"
         elif notes:
-            title += f"\nedge optimum at d={', '.join(notes)}: widen the lr grid"
+            title += f"\nedge optimum at {sym}{', '.join(notes)}: widen the lr grid"
         ax.set_title(title, fontsize=10, color="firebrick" if dead or notes else "black")
         extra = _sweep_legend(bool(notes), bool(stats["div"].any()), floor if show_floor else None)
         ax.legend(handles=ax.get_legend_handles_labels()[0] + extra, fontsize=7, loc="upper left")
-    fig.suptitle(f"{wl}: final eval loss against learning rate, one line per width (mean over seeds ± sd)")
+    fig.suptitle(f"{wl}: final eval loss against learning rate, one line per {name} (mean over seeds ± sd)")
     return _save(fig, path)
 
 
-def _sweep_line(ax: Any, s: pd.DataFrame, o: pd.DataFrame, c: Any, width: int, lo: float, hi: float) -> bool:
-    """One width's curve (mean ± sd), its diverged runs (crosses at the top) and its fitted optimum (a
-    star on the fitted curve, hollow on a grid edge); True when that optimum is on the edge."""
-    ax.plot(s["log2_lr"], s["mean"], "-o", ms=3, color=c, label=f"d={width}")
+def _sweep_line(ax: Any, s: pd.DataFrame, o: pd.DataFrame, c: Any, label: str, lo: float, hi: float) -> bool:
+    """One width's (depth's, horizon's) curve (mean ± sd), its diverged runs (crosses at the top) and its fitted
+    optimum (a star on the fitted curve, hollow on a grid edge); True when that optimum is on the edge."""
+    ax.plot(s["log2_lr"], s["mean"], "-o", ms=3, color=c, label=label)
     if s["sd"].notna().any():
         ax.fill_between(s["log2_lr"], s["mean"] - s["sd"], s["mean"] + s["sd"], color=c, alpha=0.2, lw=0)
     d = s[s["div"]]
@@ -126,6 +129,7 @@ def plot_optimal_lr(wl: str, optima: pd.DataFrame, transfer: pd.DataFrame, path:
     wds = sorted(optima["wd"].unique()) or [np.nan]
     fig, axes = _fig(len(wds), size=(6.0, 4.2))
     palette = dict(zip(sorted(optima["recipe"].unique()), sns.color_palette("tab10", 10) * 10, strict=False))
+    axis = axis_of(optima)
     for ax, wd in zip(axes, wds, strict=False):
         o = optima[optima["wd"] == wd]
         if o["opt_log2_lr"].notna().sum() == 0:
@@ -133,7 +137,7 @@ def plot_optimal_lr(wl: str, optima: pd.DataFrame, transfer: pd.DataFrame, path:
             continue
         n_rec = o["recipe"].nunique()
         for i, (recipe, g) in enumerate(o.groupby("recipe")):
-            g = g.sort_values("width")
+            g = g.sort_values("scale")
             dodge = 2.0 ** (0.03 * (i - (n_rec - 1) / 2))  # side by side, so the error bars stay readable
             t = _transfer_row(transfer, recipe, wd)
             label = str(recipe)
@@ -142,15 +146,15 @@ def plot_optimal_lr(wl: str, optima: pd.DataFrame, transfer: pd.DataFrame, path:
                 label += f": drift {t['drift']:+.2f}{ci}" + (" (edge!)" if t["drift_edge"] else "")
             err = np.vstack([g["opt_log2_lr"] - g["opt_log2_lr_lo"], g["opt_log2_lr_hi"] - g["opt_log2_lr"]])
             c = palette[recipe]
-            ax.errorbar(g["width"] * dodge, g["opt_log2_lr"], yerr=np.nan_to_num(np.abs(err)), color=c,
+            ax.errorbar(g["scale"] * dodge, g["opt_log2_lr"], yerr=np.nan_to_num(np.abs(err)), color=c,
                         marker="o", capsize=3, label=label)
             e = g[g["edge"].astype(bool)]
-            ax.plot(e["width"] * dodge, e["opt_log2_lr"], "o", ms=11, mfc="none", mec="firebrick", mew=1.5)
-        _width_axis(ax, o["width"])
+            ax.plot(e["scale"] * dodge, e["opt_log2_lr"], "o", ms=11, mfc="none", mec="firebrick", mew=1.5)
+        _width_axis(ax, o["scale"], axis)
         ax.set_ylabel("optimal log2 base learning rate")
         ax.set_title(f"wd={wd:g}" if len(wds) > 1 else "", fontsize=10)
         ax.legend(title="recipe: drift (octaves/doubling) [95% CI]", fontsize=7, title_fontsize=7)
-    fig.suptitle(f"{wl}: optimal learning rate against width\n(flat = the lr transfers; bars: 95% "
+    fig.suptitle(f"{wl}: optimal learning rate against {AXIS_TEXT[axis][0]}\n(flat = the lr transfers; bars: 95% "
                  "bootstrap CI over seeds;\nred ring: optimum on the lr grid's edge, not an estimate)",
                  fontsize=10)
     return _save(fig, path)
@@ -169,7 +173,7 @@ def plot_singular_values(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, tran
             if t is None:
                 continue
             o = optima[(optima["recipe"] == recipe) & (optima["wd"] == wd)]
-            o = o[o["width"] == t["tuning_width"]]
+            o = o[o["scale"] == t["tuning_scale"]]
             at = float(o["opt_log2_lr"].iloc[0]) if len(o) else np.nan
             sv = sv_at_lr(g, at).dropna()
             if sv.empty:
@@ -180,7 +184,7 @@ def plot_singular_values(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, tran
         if not drawn:
             _empty(ax, "no singular values at the transferred lr")
             continue
-        _width_axis(ax, runs["width"])
+        _width_axis(ax, runs["scale"], axis_of(runs))
         ax.set_ylabel("log2 top singular value (mean over hidden matrices)")
         ax.set_title(f"wd={wd:g}" if len(wds) > 1 else "", fontsize=10)
         ax.legend(title="recipe (max - min over widths)", fontsize=7, title_fontsize=7)
@@ -196,6 +200,7 @@ def make_plots(runs: pd.DataFrame, optima: pd.DataFrame, transfer: pd.DataFrame,
 
     ``best_loss`` maps workload -> best achievable loss (aggregate.best_loss_by_workload), drawn dashed.
     """
+    runs = with_axis(runs)  # a runs table of before the axes is a width sweep
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = prepared(runs)

@@ -47,10 +47,23 @@ def _empty(ax, msg: str) -> None:
     ax.set_yticks([])
 
 
-def _width_axis(ax, widths) -> None:
+#: axis -> (its name in titles, the x label's symbol, how one value is written)
+AXIS_TEXT = {"width": ("width", "width d", "d="), "depth": ("depth", "depth L (blocks)", "L="),
+             "steps": ("training horizon", "training steps T", "T=")}
+
+
+def axis_of(table) -> str:
+    """The scale axis of a table's rows (its ``axis`` column; width for a table of before the axes)."""
+    if "axis" in table and len(table) and isinstance(table["axis"].iloc[0], str):
+        return str(table["axis"].iloc[0])
+    return "width"
+
+
+def _width_axis(ax, widths, axis: str = "width") -> None:
+    """A log2 x axis with a tick at every value of the sweep's scale axis."""
     widths = sorted({int(w) for w in widths})
     ax.set_xscale("log", base=2)
     if widths:
         ax.set_xticks(widths, [str(w) for w in widths])
         ax.minorticks_off()
-    ax.set_xlabel("width d (log2 scale)")
+    ax.set_xlabel(f"{AXIS_TEXT[axis][1]} (log2 scale)")

@@ -20,6 +20,7 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from transferbench.aggregate import with_axis
 from transferbench.plots_common import _fig, _save, _width_axis, loss_unit
 
 
@@ -38,15 +39,15 @@ def _err(o: pd.Series, col: str) -> list[list[float]]:
 
 def plot_heatmaps(wl: str, runs: pd.DataFrame, optima_wd: pd.DataFrame, path: Path) -> Path:
     r = runs[pd.to_numeric(runs["wd"], errors="coerce") > 0].assign(log2_wd=lambda d: np.log2(d["wd"].astype(float)))
-    recipes, widths = sorted(r["recipe"].unique()), sorted(r["width"].unique())
+    recipes, widths = sorted(r["recipe"].unique()), sorted(r["scale"].unique())
     fig = Figure(figsize=(3.3 * len(widths) + 1.2, 2.9 * len(recipes) + 1.0), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(recipes), len(widths), squeeze=False)
-    cells = r.groupby(["recipe", "width", "log2_wd", "log2_lr"])["capped"].mean()
+    cells = r.groupby(["recipe", "scale", "log2_wd", "log2_lr"])["capped"].mean()
     # The loss falls with width, so one absolute scale leaves the base width one flat colour: colour the excess
     # over the width's best cell (any recipe) instead; one scale then serves every panel and shows each one's
     # valley.
-    cells = cells - cells.groupby(level="width").transform("min")
+    cells = cells - cells.groupby(level="scale").transform("min")
     hi = float(np.nanpercentile(cells, 60)) if len(cells) else 1.0
     lrs, wds = np.sort(r["log2_lr"].unique()), np.sort(r["log2_wd"].unique())
     mesh = None
@@ -58,7 +59,7 @@ def plot_heatmaps(wl: str, runs: pd.DataFrame, optima_wd: pd.DataFrame, path: Pa
                  else pd.DataFrame(np.nan, index=wds, columns=lrs))
             mesh = ax.pcolormesh(_edges(lrs), _edges(wds), np.ma.masked_invalid(z.to_numpy(float)), cmap="viridis_r",
                                  vmin=0.0, vmax=max(hi, 1e-9), shading="flat")
-            o = optima_wd[(optima_wd["recipe"] == recipe) & (optima_wd["width"] == w)]
+            o = optima_wd[(optima_wd["recipe"] == recipe) & (optima_wd["scale"] == w)]
             if len(o) and np.isfinite(o["opt_log2_wd"].iloc[0]):
                 o = o.iloc[0]
                 ax.errorbar(o["opt_log2_lr"], o["opt_log2_wd"], xerr=_err(o, "opt_log2_lr"),
@@ -89,7 +90,7 @@ def plot_optimal_wd(wl: str, optima_wd: pd.DataFrame, transfer: pd.DataFrame, pa
     recipes = sorted(optima_wd["recipe"].unique())
     palette = dict(zip(recipes, sns.color_palette("tab10", 10) * 10, strict=False))
     for k, recipe in enumerate(recipes):
-        g = optima_wd[optima_wd["recipe"] == recipe].sort_values("width")
+        g = optima_wd[optima_wd["recipe"] == recipe].sort_values("scale")
         dodge = 2.0 ** (0.03 * (k - (len(recipes) - 1) / 2))
         t = transfer[transfer["recipe"] == recipe]
         label = str(recipe)
@@ -98,11 +99,11 @@ def plot_optimal_wd(wl: str, optima_wd: pd.DataFrame, transfer: pd.DataFrame, pa
             cis = f" [{t['wd_drift_lo']:+.2f}, {t['wd_drift_hi']:+.2f}]" if np.isfinite(t["wd_drift_lo"]) else ""
             label += f": wd drift {t['wd_drift']:+.2f}{cis}"
         err = np.vstack([g["opt_log2_wd"] - g["opt_log2_wd_lo"], g["opt_log2_wd_hi"] - g["opt_log2_wd"]])
-        ax.errorbar(g["width"] * dodge, g["opt_log2_wd"], yerr=np.nan_to_num(np.abs(err)), color=palette[recipe],
+        ax.errorbar(g["scale"] * dodge, g["opt_log2_wd"], yerr=np.nan_to_num(np.abs(err)), color=palette[recipe],
                     marker="o", capsize=3, label=label)
         e = g[g["edge"].astype(str).str.lower().isin(("true", "1"))]
-        ax.plot(e["width"] * dodge, e["opt_log2_wd"], "o", ms=11, mfc="none", mec="firebrick", mew=1.5)
-    _width_axis(ax, optima_wd["width"])
+        ax.plot(e["scale"] * dodge, e["opt_log2_wd"], "o", ms=11, mfc="none", mec="firebrick", mew=1.5)
+    _width_axis(ax, optima_wd["scale"])
     ax.set_ylabel("optimal log2 base weight decay")
     ax.legend(title="recipe: wd drift (octaves/doubling) [95% CI]", fontsize=7, title_fontsize=7)
     fig.suptitle(f"{wl}: optimal weight decay against width\n(flat = the recipe's wd rule transfers;\nbars: 95% "
@@ -112,6 +113,7 @@ def plot_optimal_wd(wl: str, optima_wd: pd.DataFrame, transfer: pd.DataFrame, pa
 
 def make_wd_plots(runs: pd.DataFrame, optima_wd: pd.DataFrame, transfer: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Both figures of every workload that sweeps wd; ``runs`` as metrics.prepared gives them."""
+    runs = with_axis(runs)  # a runs table of before the axes is a width sweep
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transferbench.aggregate import with_axis
 from transferbench.scopes import board_scopes, runs_of, same_wd, wd_key
 
 MAX_CI_OCTAVES = 1.0
@@ -44,7 +45,7 @@ MIN_TAU = 1.0
 MIN_FACTOR_END = 0.9
 CHECKS = ["wider_better", "optimum_resolved", "wd_acts", "warmup_completes"]
 COLUMNS = ["workload", "wd", "in_regime", *CHECKS, "one_base_model", "base_spread",
-           "best_recipe", "transferred_by_width", "max_opt_ci",
+           "best_recipe", "transferred_by_scale", "max_opt_ci",
            "max_opt_ci_at", "min_tau_widest", "min_tau_at", "min_factor_end", "min_factor_at", "reasons"]
 
 
@@ -79,7 +80,9 @@ def _resolved(optima: pd.DataFrame, edges: dict[str, str] = EDGES_1D) -> tuple[b
     parts = []
     for axis, edge_col in edges.items():
         lo, hi = (pd.to_numeric(optima[f"opt_log2_{axis}_{end}"], errors="coerce") for end in ("lo", "hi"))
-        at = optima["recipe"].astype(str) + " d=" + optima["width"].astype(int).astype(str)
+        # where: "mup d=64" (width), "completep L=8" (depth), "standard T=800" (steps)
+        sym = optima["axis"].map(AXIS_SYMBOL).fillna("d=") if "axis" in optima else "d="
+        at = optima["recipe"].astype(str) + " " + sym + optima["scale"].astype(int).astype(str)
         parts.append(pd.DataFrame({"half": (hi - lo) / 2, "edge": optima[edge_col].map(lambda x: _flag(x) is True),
                                    "at": at + (f", {axis}" if len(edges) > 1 else "")}))
     o = pd.concat(parts, ignore_index=True)
@@ -99,7 +102,7 @@ def _tau(transfer: pd.DataFrame, runs: pd.DataFrame, wd: float) -> tuple[bool | 
         return None, np.nan, ""
     worst, at = np.inf, ""
     for _, row in transfer.iterrows():
-        wide = runs[(runs["recipe"] == row["recipe"]) & (runs["width"] == row["widest_width"])]
+        wide = runs[(runs["recipe"] == row["recipe"]) & (runs["scale"] == row["largest_scale"])]
         mult = (pd.to_numeric(wide["hidden_lr_mult"], errors="coerce")
                 * pd.to_numeric(wide["hidden_wd_mult"], errors="coerce")).median()
         tau = _num(row["tau_widest"])
@@ -115,7 +118,7 @@ def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, fl
         return None, np.nan, ""
     worst, at = np.inf, ""
     for _, row in transfer.iterrows():
-        wide = runs[(runs["recipe"] == row["recipe"]) & (runs["width"] == row["widest_width"])]
+        wide = runs[(runs["recipe"] == row["recipe"]) & (runs["scale"] == row["largest_scale"])]
         f = pd.to_numeric(_near(wide, _num(row.get("transfer_log2_lr")))["lr_factor_end"], errors="coerce")
         if f.notna().any() and f.mean() < worst:
             worst, at = float(f.mean()), str(row["recipe"])
@@ -124,14 +127,19 @@ def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, fl
     return bool(worst >= MIN_FACTOR_END), worst, at
 
 
+#: How a value on each axis is written in a verdict's "where".
+AXIS_SYMBOL = {"width": "d=", "depth": "L=", "steps": "T="}
+
+
 def _base_spread(runs: pd.DataFrame) -> tuple[bool | None, float]:
     """Do the recipes train one model at the base width? The largest spread of eval_loss across recipes at one
     (seed, log2 lr, wd) of the base width (0 when every recipe shares one run there, as one base model makes
     them; runs made before, or a plugin that declares its own base model, show it). Not a regime check: a
     reader's warning that a width comparison is confounded with a base-model difference."""
-    if "base_width" not in runs or not len(runs):
+    runs = with_axis(runs) if len(runs) and "width" in runs else runs
+    if "base_scale" not in runs or not len(runs):
         return None, np.nan
-    base = runs[runs["width"] == runs["base_width"]]
+    base = runs[runs["scale"] == runs["base_scale"]]
     if "base_model" in base:  # a declared base model is shown on the board; it is not "one model" evidence
         base = base[base["base_model"].fillna("").astype(str).isin(["", "nan"])]
     loss = pd.to_numeric(base["eval_loss"], errors="coerce")
@@ -159,7 +167,7 @@ def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, wo
     best = t.loc[loss.idxmin()] if loss.notna().any() else None
     row: dict[str, Any] = {"workload": workload, "wd": wd}
     row["best_recipe"] = None if best is None else best["recipe"]
-    row["transferred_by_width"] = None if best is None else best["transferred_by_width"]
+    row["transferred_by_scale"] = None if best is None else best["transferred_by_scale"]
     row["wider_better"] = None if best is None else _flag(best["wider_better"])
     row["optimum_resolved"], row["max_opt_ci"], row["max_opt_ci_at"] = _resolved(o, EDGES_2D if joint else EDGES_1D)
     on = float(pd.to_numeric(r["wd"], errors="coerce").max()) if joint and len(r) else wd
@@ -176,7 +184,7 @@ def reasons(row: dict[str, Any]) -> list[str]:
     out = []
     if row["wider_better"] is False:
         out.append(f"wider is not better at the transferred lr ({row['best_recipe']}: "
-                   f"{str(row['transferred_by_width']).replace('/', ' → ')} across widths)")
+                   f"{str(row['transferred_by_scale']).replace('/', ' → ')} across widths)")
     if row["optimum_resolved"] is False:
         joint = wd_key(row["wd"]) is None  # a joint scope: its lr and wd both
         what_of = "an optimum" if joint else "an optimal lr"
@@ -195,6 +203,7 @@ def reasons(row: dict[str, Any]) -> list[str]:
 def regime_table(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame,
                  optima_wd: pd.DataFrame | None = None) -> pd.DataFrame:
     """regime.csv: one verdict per scope of transfer.csv (scopes.py: per (workload, wd), or the joint one)."""
+    runs = with_axis(runs)  # a runs table of before the axes is a width sweep
     scopes = board_scopes(transfer)
     rows = [verdict(transfer, optima, runs, wl, wd, optima_wd)
             for (wl, wd), _ in scopes.groupby(["workload", "wd"], sort=True, dropna=False)]

@@ -52,7 +52,7 @@ def oos_samples(seed_scores: pd.DataFrame, n_boot: int = 1000, seed: int = 0) ->
     """Per (workload, recipe, wd): the seed mean of the cross-fitted relative regret (regret / re-tuned loss at
     the widest width, seed_scores.csv) on the estimate and on paired bootstrap resamples (one draw of the
     workload's seed ids per resample, shared by every recipe), a (1 + B,) array."""
-    wide = seed_scores[seed_scores["widest"].map(lambda x: str(x).lower() in ("true", "1"))]
+    wide = seed_scores[seed_scores["largest"].map(lambda x: str(x).lower() in ("true", "1"))]
     out: dict[tuple, np.ndarray] = {}
     for (wl, wd), g in wide.groupby(["workload", "wd"], sort=True):
         rel = (pd.to_numeric(g["regret"], errors="coerce") / pd.to_numeric(g["retuned_loss"], errors="coerce"))

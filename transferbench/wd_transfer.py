@@ -35,12 +35,13 @@ import numpy as np
 import pandas as pd
 
 from transferbench import crossfit
+from transferbench.aggregate import with_axis
 from transferbench.bootstrap import ci, cube, on_seeds, resamples, seed_means, stream
 from transferbench.crossfit import _mean_curve, t_interval
 from transferbench.fit import fitted_loss, slope
 from transferbench.scopes import MIN_JOINT_WDS
 
-OPTIMA_WD_COLUMNS = ["workload", "recipe", "width", "n_seeds", "opt_log2_wd", "opt_log2_wd_lo",
+OPTIMA_WD_COLUMNS = ["workload", "recipe", "scale", "n_seeds", "opt_log2_wd", "opt_log2_wd_lo",
                      "opt_log2_wd_hi", "opt_loss", "edge", "opt_log2_lr", "opt_log2_lr_lo", "opt_log2_lr_hi",
                      "lr_edge"]
 #: transfer.csv's weight-decay columns: per (workload, recipe), on each of its wd rows; NaN without a wd sweep.
@@ -49,7 +50,7 @@ WD_TRANSFER_COLUMNS = ["wd_drift", "wd_drift_lo", "wd_drift_hi", "wd_drift_edge"
                        "regret_joint", "regret_joint_lo", "regret_joint_hi", "regret_joint_rel",
                        "regret_joint_rel_lo", "regret_joint_rel_hi", "joint_transfer_log2_lr",
                        "joint_transfer_log2_wd"]
-JOINT_SEED_COLUMNS = ["workload", "recipe", "seed", "width", "widest", "transfer_log2_lr", "transfer_log2_wd",
+JOINT_SEED_COLUMNS = ["workload", "recipe", "seed", "scale", "largest", "transfer_log2_lr", "transfer_log2_wd",
                       "transferred_loss", "retuned_loss", "regret"]
 
 
@@ -174,7 +175,7 @@ def _summary(jf: JointFit) -> dict[str, Any]:
 def _tau_at(g: pd.DataFrame, width: int, x: float, y: float) -> float:
     """runs.csv's ``tau`` (weight-decay timescales lived through) at ``width``, seed mean of the trained (lr,
     wd) nearest (log2 lr ``x``, log2 wd ``y``); NaN without a tau column or a point."""
-    r = g[g["width"] == width]
+    r = g[g["scale"] == width]
     if "tau" not in r or not len(r) or not (np.isfinite(x) and np.isfinite(y)):
         return np.nan
     d = np.abs(r["log2_lr"].astype(float) - x) + np.abs(np.log2(r["wd"].astype(float)) - y)
@@ -191,8 +192,8 @@ def _scope(key: tuple, g: pd.DataFrame, widths: np.ndarray, tune: int, opt_lr: n
     drift = np.array([slope(np.log2(widths.astype(float)), o) for o in opt_lr])
     lo, hi = ci(drift, n_seeds)
     at_lr, at_wd = t_interval(jf.transfer_lr)[0], t_interval(jf.transfer_wd)[0]
-    return {"workload": key[0], "recipe": key[1], "wd": np.nan, "widths": "/".join(str(int(w)) for w in widths),
-            "tuning_width": tune, "widest_width": int(widths[-1]), "drift": drift[0], "drift_lo": lo,
+    return {"workload": key[0], "recipe": key[1], "wd": np.nan, "scales": "/".join(str(int(w)) for w in widths),
+            "tuning_scale": tune, "largest_scale": int(widths[-1]), "drift": drift[0], "drift_lo": lo,
             "drift_hi": hi, "drift_edge": edge, "best_loss": best, "n_seeds": n_seeds,
             "recipe_arxiv": first.get("recipe_arxiv"), "recipe_distribution": first.get("recipe_distribution"),
             "recipe_version": first.get("recipe_version"), **crossfit.summary(jf),
@@ -233,10 +234,10 @@ def wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     g = g[pd.to_numeric(g["wd"], errors="coerce") > 0]
     if g["wd"].nunique() < 2:
         return None
-    (seeds, widths, wds, lrs), a = cube(g, ["seed", "width", "wd", "log2_lr"])
+    (seeds, widths, wds, lrs), a = cube(g, ["seed", "scale", "wd", "log2_lr"])
     union = seeds if union is None else union
     a = on_seeds(a, seeds, union)
-    alive = g.groupby("width")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
+    alive = g.groupby("scale")["bad"].apply(lambda b: bool((~b).any())).reindex(widths).to_numpy(bool)
     a[:, ~alive] = np.nan  # as metrics._lr_group: no optimum where every run diverged
     lrs, log2_wd = lrs.astype(float), np.log2(wds.astype(float))
     weights = resamples(len(union), n_boot, stream(seed, ("wd", key[0])))
@@ -247,12 +248,12 @@ def wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
     lo, hi = ci(drift, len(seeds))
     rows = []
     for j, w in enumerate(widths):
-        n = int(g.loc[g["width"] == w, "seed"].nunique())
+        n = int(g.loc[g["scale"] == w, "seed"].nunique())
         wlo, whi = np.clip(ci(opt_wd[:, j], n), log2_wd.min(), log2_wd.max())
         llo, lhi = np.clip(ci(opt_lr[:, j], n), lrs.min(), lrs.max())
         rows.append([*key, int(w), n, opt_wd[0, j], wlo, whi, opt_loss[0, j], bool(wd_edge[j]), opt_lr[0, j],
                      llo, lhi, bool(lr_edge[j])])
-    base = float(pd.to_numeric(g["base_width"], errors="coerce").median()) if "base_width" in g else np.nan
+    base = float(pd.to_numeric(g["base_scale"], errors="coerce").median()) if "base_scale" in g else np.nan
     tune = int(base) if np.isfinite(base) and base in widths else int(widths.min())
     jf = cross_fit_joint(lrs, log2_wd, a, int(np.flatnonzero(widths == tune)[0]))
     cols = {"workload": key[0], "recipe": key[1], "wd_drift": drift[0], "wd_drift_lo": lo, "wd_drift_hi": hi,
@@ -271,6 +272,7 @@ def wd_group(key: tuple, g: pd.DataFrame, n_boot: int, seed: int,
 def wd_tables(ready: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> WdTables:
     """WdTables of metrics.prepared runs; header only (and no wd rows) where no workload sweeps two or more
     positive wds. ``scopes`` has the columns the rows have (metrics.py reindexes it to transfer.csv's)."""
+    ready = with_axis(ready)  # a runs table of before the axes is a width sweep
     rows, cols, seed_rows, scopes, scope_seeds = [], [], [], [], []
     for (wl, recipe), g in ready.groupby(["workload", "recipe"], sort=True):
         union = np.sort(ready.loc[ready["workload"] == wl, "seed"].unique())

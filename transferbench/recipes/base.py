@@ -151,7 +151,8 @@ class Recipe:
 
     def depth_multipliers(self, role: str, width_mult: float, depth_mult: float) -> DepthMultipliers:
         """The depth rule's factors for ``role`` at depth multiplier ``depth_mult`` = L/L0 (and width
-        multiplier ``width_mult``, for a depth rule's epsilon); the identity at depth_mult = 1."""
+        multiplier ``width_mult``, for a depth rule's epsilon, which may scale with width too); the identity at
+        width_mult = depth_mult = 1 (the base model)."""
         return NO_DEPTH
 
     def branch_mult(self, depth_mult: float) -> float:

@@ -85,8 +85,8 @@ class NormalizedMLP(nn.Module):
     def set_branch_mult(self, branch_mult: float) -> None:
         """The forward multiplier of every residual layer (a recipe's depth rule); the plain MLP has none."""
         if not self.residual:
-            raise ValueError("the mlp workload without residual: true has no residual branches for a depth rule's "
-                             f"branch multiplier ({branch_mult:g})")
+            raise ValueError("the mlp workload is not residual (its layers replace h, they do not add to it): no "
+                             f"branches for a depth rule's branch multiplier ({branch_mult:g})")
         self.branch_mult = float(branch_mult)
 
     def param_specs(self) -> dict[str, ParamSpec]:
