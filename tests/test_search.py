@@ -59,7 +59,7 @@ def both() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_replay_finds_the_full_grids_optima_and_regrets(both: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     full, sub = both
     (opt_f, tr_f), (opt_a, tr_a) = compute_metrics(full, n_boot=0), compute_metrics(sub, n_boot=0)
-    o = opt_f.merge(opt_a, on=["workload", "recipe", "wd", "width"], suffixes=("_full", "_adaptive"))
+    o = opt_f.merge(opt_a, on=["workload", "recipe", "wd", "scale"], suffixes=("_full", "_adaptive"))
     assert len(o) == len(opt_f) == len(opt_a)
     assert (o["opt_log2_lr_full"] - o["opt_log2_lr_adaptive"]).abs().max() <= 0.05
     assert (o["edge_full"] == o["edge_adaptive"]).all()  # an optimum at the grid's edge is still flagged

@@ -111,7 +111,7 @@ def test_train_wd_search_end_to_end(tmp_path: Path) -> None:
     assert {(r["log2_lr"], r["log2_wd"]) for r in other["records"]} == points
     manifest = str(tmp_path / "runs" / "mup" / "w16" / "job.json")
     wide = _train(tmp_path, "mup", 32, "--previous", manifest, "--tuning", manifest, "--widest")
-    assert wide["line"]["width"] == 32 and len(wide["line"]["drift"]) == 2
+    assert wide["line"]["scale"] == 32 and wide["line"]["axis"] == "width" and len(wide["line"]["drift"]) == 2
     stamps = {r["record"]: Path(r["record"]).stat().st_mtime_ns for r in wide["records"]}
     again = _train(tmp_path, "mup", 32, "--previous", manifest, "--tuning", manifest, "--widest")
     assert again["records"] == wide["records"]  # a rerun skips every run (same config hash): nothing rewritten

@@ -288,7 +288,7 @@ def read_table(path: Path) -> pd.DataFrame:
     for col in FLAG_COLUMNS:
         if col in table:
             table[col] = as_flag(table[col])
-    return with_axis(table) if "run_dir" in table and "width" in table else table
+    return with_axis(table) if {"width", "base_width", "log2_lr", "eval_loss"} <= set(table.columns) else table
 
 
 def with_axis(runs: pd.DataFrame) -> pd.DataFrame:
