@@ -190,7 +190,7 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
 
 #: axis -> (its name, the plural of its values, the comparative a reader asks about: "wider is better")
 AXIS_WORDS = {"width": ("width", "widths", "wider"), "depth": ("depth", "depths", "deeper"),
-              "steps": ("steps", "horizons (steps)", "longer")}
+              "steps": ("horizon", "horizons (steps)", "longer")}
 
 
 def _notes(table: pd.DataFrame) -> list[str]:

@@ -41,6 +41,22 @@ DRIFT_CLAIMS = [
     ("warmup-replacement", "flat", "a warmup in place of muP's lr scaling: the optimal lr transfers", KOS25),
     ("sqrt-d", "flat", "the sqrt(d) weight-decay rule with muP's lr: the optimal lr transfers", FAN25),
 ]
+YANG23, DEY25 = "Yang et al. 2023 (arXiv 2310.02244)", "Dey et al. 2025 (arXiv 2505.01618)"
+BJO24 = "Bjorck et al. 2024 (arXiv 2409.19913)"
+#: The drift claims of a sweep along each scale axis (config/axes.py); the regret and weight-decay claims are
+#: about width and are tested on width sweeps only.
+AXIS_DRIFT_CLAIMS = {
+    "width": DRIFT_CLAIMS,
+    "depth": [
+        ("depth-mup", "flat", "Depth-muP (branches x L^-1/2, Adam lr x L^-1/2): the optimal lr transfers across "
+         "depth", YANG23),
+        ("completep", "flat", "CompleteP (branches x L^-1): the optimal lr transfers across depth", DEY25),
+    ],
+    "steps": [
+        ("mup-independent-wd", "down", "at a fixed weight decay the optimal lr falls as the number of training steps "
+         "grows", BJO24),
+    ],
+}
 #: Weight-decay drift claims, tested where a profile sweeps wd (transfer.csv ``wd_drift``, on the *base* wd each
 #: recipe scales by its rule): [Kos25] independent wd (hidden wd x m under muP's lr / m) keeps the optimum put, so
 #: coupled wd (muP's constant wd) needs a larger base wd as width grows; [Fan25] the sqrt(d) rule transfers.
@@ -86,14 +102,18 @@ def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.D
         base = {"workload": wl, "wd": wd, "in_regime": verdicts.get((wl, wd_key(wd)))}
         joint = wd_key(wd) is None  # the lr of the joint (lr, wd) optimum (scopes.py)
         by = t.set_index("recipe")
-        for recipe, expect, claim, source in DRIFT_CLAIMS:
+        axis = str(t["axis"].iloc[0]) if "axis" in t and isinstance(t["axis"].iloc[0], str) else "width"
+        for recipe, expect, claim, source in AXIS_DRIFT_CLAIMS.get(axis, []):
             if recipe not in by.index:
                 continue
             r = by.loc[recipe]
             lo, hi = float(r["drift_lo"]), float(r["drift_hi"])
-            what = f"drift of {recipe}{' (lr of the joint optimum)' if joint else ''} (oct/doubling)"
+            per = "" if axis == "width" else f" of {axis}"
+            what = f"drift of {recipe}{' (lr of the joint optimum)' if joint else ''} (oct/doubling{per})"
             rows.append({**base, "claim": claim, "source": source, "statistic": what,
                          "value": float(r["drift"]), "lo": lo, "hi": hi, "verdict": drift_verdict(expect, lo, hi)})
+        if axis != "width":
+            continue
         wide = seed_scores[(seed_scores["workload"] == wl) & same_wd(seed_scores["wd"], wd)
                            & seed_scores["largest"].map(lambda x: str(x).lower() in ("true", "1"))]
         per_seed = wide.pivot_table(index="seed", columns="recipe", values="regret", aggfunc="mean")
@@ -112,6 +132,8 @@ def _wd_claims(transfer: pd.DataFrame, verdicts: dict) -> list[dict[str, Any]]:
     if the workload is at every wd)."""
     if "wd_drift" not in transfer:
         return []
+    if "axis" in transfer:  # claims about width
+        transfer = transfer[transfer["axis"].fillna("width") == "width"]
     rows = []
     for wl, t in transfer.groupby("workload", sort=True):
         by = t.drop_duplicates("recipe").set_index("recipe")

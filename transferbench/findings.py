@@ -77,7 +77,8 @@ def _workload(g: pd.DataFrame, verdict: pd.Series | None) -> list[str]:
 
 
 def _moves(r: pd.Series) -> str:
-    """What a drift's 95% CI says: inside ±FLAT octave it stays put, outside it moves, else the data cannot tell."""
+    """What a drift's 95% CI says: inside ±FLAT octave per doubling it stays put; clear of 0 it moves (up or
+    down); else the data cannot decide."""
     lo, hi = r["drift_lo"], r["drift_hi"]
     if not (finite(lo) and finite(hi)):
         return "no CI"
@@ -85,7 +86,7 @@ def _moves(r: pd.Series) -> str:
         return "an optimum on the grid's edge: not an estimate"
     if -FLAT <= lo and hi <= FLAT:
         return "stays put"
-    if lo > FLAT or hi < -FLAT:
+    if lo > 0 or hi < 0:
         return "moves" + (" up" if lo > 0 else " down")
     return "the data cannot decide"
 

@@ -44,7 +44,7 @@ MAX_CI_OCTAVES = 1.0
 MIN_TAU = 1.0
 MIN_FACTOR_END = 0.9
 CHECKS = ["wider_better", "optimum_resolved", "wd_acts", "warmup_completes"]
-COLUMNS = ["workload", "wd", "in_regime", *CHECKS, "one_base_model", "base_spread",
+COLUMNS = ["workload", "axis", "wd", "in_regime", *CHECKS, "one_base_model", "base_spread",
            "best_recipe", "transferred_by_scale", "max_opt_ci",
            "max_opt_ci_at", "min_tau_widest", "min_tau_at", "min_factor_end", "min_factor_at", "reasons"]
 
@@ -127,6 +127,9 @@ def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, fl
     return bool(worst >= MIN_FACTOR_END), worst, at
 
 
+#: axis -> (the comparative of the "wider is better" check, the plural of its values, "at the widest width").
+AXIS_WORDS = {"width": ("wider", "widths", "widest width"), "depth": ("deeper", "depths", "largest depth"),
+              "steps": ("longer", "horizons", "longest horizon")}
 #: How a value on each axis is written in a verdict's "where".
 AXIS_SYMBOL = {"width": "d=", "depth": "L=", "steps": "T="}
 
@@ -163,9 +166,11 @@ def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, wo
     else:
         o = optima[(optima["workload"] == workload) & same_wd(optima["wd"], wd)]
     r = runs_of(runs, workload, wd)
+    axis = str(r["axis"].iloc[0]) if "axis" in r and len(r) else "width"
+    o = o.assign(axis=axis) if len(o) else o  # where a verdict points: "mup d=64", "completep L=8"
     loss = pd.to_numeric(t["transferred_loss"], errors="coerce")
     best = t.loc[loss.idxmin()] if loss.notna().any() else None
-    row: dict[str, Any] = {"workload": workload, "wd": wd}
+    row: dict[str, Any] = {"workload": workload, "axis": axis, "wd": wd}
     row["best_recipe"] = None if best is None else best["recipe"]
     row["transferred_by_scale"] = None if best is None else best["transferred_by_scale"]
     row["wider_better"] = None if best is None else _flag(best["wider_better"])
@@ -182,9 +187,10 @@ def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, wo
 def reasons(row: dict[str, Any]) -> list[str]:
     """Why a workload is out of regime, one phrase per failed check, numbers as in regime.csv."""
     out = []
+    more, values, name = AXIS_WORDS[str(row.get("axis") or "width")]
     if row["wider_better"] is False:
-        out.append(f"wider is not better at the transferred lr ({row['best_recipe']}: "
-                   f"{str(row['transferred_by_scale']).replace('/', ' → ')} across widths)")
+        out.append(f"{more} is not better at the transferred lr ({row['best_recipe']}: "
+                   f"{str(row['transferred_by_scale']).replace('/', ' → ')} across {values})")
     if row["optimum_resolved"] is False:
         joint = wd_key(row["wd"]) is None  # a joint scope: its lr and wd both
         what_of = "an optimum" if joint else "an optimal lr"
@@ -192,8 +198,8 @@ def reasons(row: dict[str, Any]) -> list[str]:
                 else f"95% CI ±{row['max_opt_ci']:.2f} octaves, not under ±{MAX_CI_OCTAVES:g}")
         out.append(f"{what_of} is not resolved: {what} ({row['max_opt_ci_at']})")
     if row["wd_acts"] is False:
-        out.append(f"weight decay acts over {row['min_tau_widest']:.2f} < {MIN_TAU:g} timescale at the widest "
-                   f"width ({row['min_tau_at']})")
+        out.append(f"weight decay acts over {row['min_tau_widest']:.2f} < {MIN_TAU:g} timescale at the "
+                   f"{name} ({row['min_tau_at']})")
     if row["warmup_completes"] is False:
         out.append(f"the warmup factor ends at {row['min_factor_end']:.2f} < {MIN_FACTOR_END:g} "
                    f"({row['min_factor_at']})")
