@@ -67,7 +67,20 @@ def _yes(x: Any) -> bool | None:
 
 
 def _intro(regime: pd.DataFrame) -> str:
-    return INTRO + (" " + JOINT_INTRO if scopes.joint_workloads(regime) else "")
+    return INTRO + (" " + JOINT_INTRO if scopes.joint_workloads(regime) else "") + _axis_intro(regime)
+
+
+def _axis_intro(regime: pd.DataFrame) -> str:
+    """Where a workload scales depth or the horizon (config/axes.py), how to read this page's width words."""
+    axes = regime.drop_duplicates("workload").set_index("workload")["axis"] if "axis" in regime else pd.Series()
+    out = []
+    for axis in ("depth", "steps"):
+        wls = sorted(str(w) for w, a in axes.items() if a == axis)
+        if wls:
+            name, values, _ = AXIS_WORDS[axis]
+            out.append(f" {', '.join(wls)} {'scales' if len(wls) == 1 else 'scale'} the {name}, not the width: read "
+                       f"\"base width\" as the base {name} and \"widest width\" as the largest of its {values}.")
+    return "".join(out)
 
 
 def regime_label(r: pd.Series, regime: pd.DataFrame) -> str:

@@ -31,6 +31,10 @@ def _ci(x: Any, lo: Any, hi: Any, kind: str) -> str:
     return fmt(x, kind) + (f" [{fmt(lo, kind)}, {fmt(hi, kind)}]" if finite(lo) and finite(hi) else "")
 
 
+#: axis -> where the transferred loss is scored: "at the widest width"
+AT_LARGEST = {"width": "widest width", "depth": "largest depth", "steps": "longest horizon"}
+
+
 def _set(g: pd.DataFrame, name: str) -> str:
     members = g[g[f"in_set_{name}"].map(lambda x: _yes(x) is True)]
     return ", ".join(f"`{r}`" for r in members["recipe"])
@@ -48,7 +52,7 @@ def _workload(g: pd.DataFrame, verdict: pd.Series | None) -> list[str]:
     axis = str(g["axis"].iloc[0]) if "axis" in g and isinstance(g["axis"].iloc[0], str) else "width"
     name, comparative = AXIS_WORDS[axis][0], AXIS_WORDS[axis][2]
     lines = [head, ""]
-    lines.append(f"- What you get: `{best['recipe']}` has the lowest transferred loss at the largest {name}, "
+    lines.append(f"- What you get: `{best['recipe']}` has the lowest transferred loss at the {AT_LARGEST[axis]}, "
                  f"{_ci(best['transferred_mean'], best['transferred_lo'], best['transferred_hi'], 'loss')}"
                  + (f"; the data cannot tell {_set(g, 'transferred')} apart (95% confidence set)."
                     if decided and (g["in_set_transferred"].map(_yes).sum() > 1) else
