@@ -109,3 +109,20 @@ def test_settings_reference_is_current() -> None:
 
     doc = (REPO / "docs" / "settings.md").read_text()
     assert settings_markdown() in doc, "docs/settings.md is stale: regenerate it with `transferbench settings`"
+
+
+def test_the_depth_rule_example_is_a_checked_recipe(doc_module: types.ModuleType) -> None:
+    """The doc's depth-rule plugin resolves as the doc says: at m_L = 4 branch x0.5 and hidden lr x0.5 (with muP's
+    1/m), identity at the base depth, and its horizon=fixed-tau option quarters the wd at 4 times the horizon."""
+    from transferbench.recipes.checked import resolve
+
+    exec(code_block("Give a recipe a depth rule, or the horizon option"), doc_module.__dict__)
+    cls = doc_module.MuPSqrtDepth
+    lrs = [0.01] * 8
+    at4 = resolve(cls(), 2.0, lrs, 0.1, depth_mult=4.0)
+    assert at4.branch_mult == 0.5 and at4.roles["hidden"].depth.lr == 0.5 and at4.roles["input"].depth.lr == 1.0
+    assert at4.roles["hidden"].multipliers.lr == 0.5  # the width rule, 1/m at m = 2
+    base = resolve(cls(), 1.0, lrs, 0.1)
+    assert base.branch_mult == 1.0 and base.roles["hidden"].depth.lr == 1.0
+    tau = resolve(cls(horizon="fixed-tau"), 1.0, lrs, 0.1, steps_mult=4.0)
+    assert all(tau.roles[r].horizon_wd == 0.25 for r in ("input", "hidden", "output"))

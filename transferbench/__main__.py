@@ -117,21 +117,23 @@ def _check_device(device: str) -> None:
 
 def cmd_recipes(args: argparse.Namespace) -> int:
     """List every registered recipe; broken or duplicate plugins are reported on stderr."""
-    from transferbench.recipes import describe, names, problems
+    from transferbench.recipes import describe, get_recipe_class, names, problems
 
     rows = []
     for name in names():
         try:
-            rows.append(describe(name))
+            # the depth rule (recipes/base.py Recipe.depth_rule): "none" when every depth trains as the base depth
+            rows.append({**describe(name), "depth_rule": get_recipe_class(name).depth_rule or "none"})
         except RecipeError:
             continue
     issues = problems()
     if args.json:
         print(json.dumps({"recipes": rows, "problems": issues}, indent=1))
     else:
-        header = ("name", "summary", "arxiv", "distribution")
+        header = ("name", "summary", "arxiv", "distribution", "depth rule")
         table = [header] + [
-            (r["name"], r["summary"], r["arxiv"] or "-", f"{r['distribution']} {r['version']}") for r in rows
+            (r["name"], r["summary"], r["arxiv"] or "-", f"{r['distribution']} {r['version']}", r["depth_rule"])
+            for r in rows
         ]
         widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
         for row in table:
