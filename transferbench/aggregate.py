@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transferbench.config import axes
 from transferbench.recipes.base import arxiv_id  # pure Python: the recipe contract, no torch
 from transferbench.validate import RecordError, validate_record
 
@@ -48,7 +49,7 @@ FLOOR_KEYS: tuple[str, ...] = ("best_loss", "optimal_loss", "entropy_rate", "noi
 
 SORT_KEYS: list[str] = ["workload", "recipe", "wd", "axis", "scale", "width", "log2_lr", "seed"]
 #: axis -> (the run's setting that is its value on the axis, the setting of the axis' base value)
-AXIS_KEYS = {"width": ("width", "base_width"), "depth": ("depth", "base_depth"), "steps": ("steps", "base_steps")}
+AXIS_KEYS = {axis: (key, base) for axis, (_, base, key) in axes.KEYS.items()}
 DIAGNOSTIC_KEYS: tuple[str, ...] = ("top_sv", "log2_top_sv", "rel_update", "sublayer_gain")
 def arxiv_from(recipe: dict[str, Any]) -> str | None:
     """The arXiv id of a record's recipe: ``recipe["arxiv"]``, else the first id in the citation."""

@@ -13,6 +13,7 @@ import pandas as pd
 
 from transferbench import board_wd, scopes
 from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions
+from transferbench.config.axes import WORDS, axis_of_table
 
 INTRO = ("Tune the learning rate at the base width, train the widest model with it: what do you get, and how "
          "well did the lr transfer? **Transferred loss** is the held-out loss at the widest width at the lr "
@@ -77,7 +78,7 @@ def _axis_intro(regime: pd.DataFrame) -> str:
     for axis in ("depth", "steps"):
         wls = sorted(str(w) for w, a in axes.items() if a == axis)
         if wls:
-            name, values, _ = AXIS_WORDS[axis]
+            name, values = WORDS[axis].name, WORDS[axis].values
             out.append(f" {', '.join(wls)} {'scales' if len(wls) == 1 else 'scale'} the {name}, not the width: read "
                        f"\"base width\" as the base {name} and \"widest width\" as the largest of its {values}.")
     return "".join(out)
@@ -192,18 +193,15 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
         verdict = verdict_of(regime, g["workload"].iloc[0], g["wd"].iloc[0])
         text = ("In regime." if verdict is not None and _yes(verdict["in_regime"]) else
                 "**Out of regime, not ranked overall:** " + (str(verdict["reasons"]) if verdict is not None else ""))
-        axis = str(g["axis"].iloc[0]) if "axis" in g and isinstance(g["axis"].iloc[0], str) else "width"
-        out.append((f"Workload: {scope} ({AXIS_WORDS[axis][1]} {g['scales'].iloc[0]})", text,
+        axis = axis_of_table(g)
+        out.append((f"Workload: {scope} ({WORDS[axis].values} {g['scales'].iloc[0]})", text,
                     ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss [95% CI]",
-                     "vs best [95% CI]", f"{AXIS_WORDS[axis][2]} is better (by {axis})", "regret [95% CI]",
+                     "vs best [95% CI]", f"{WORDS[axis].more} is better (by {axis})", "regret [95% CI]",
                      "regret (relative)",
                      "drift (oct/doubling)", "re-tuned loss", "citation", "distribution", "version"], rows))
     return out + board_wd.sections(table, _ci, _f, _rank, _recipe, _yes)  # only where a workload sweeps wd
 
 
-#: axis -> (its name, the plural of its values, the comparative a reader asks about: "wider is better")
-AXIS_WORDS = {"width": ("width", "widths", "wider"), "depth": ("depth", "depths", "deeper"),
-              "steps": ("horizon", "horizons (steps)", "longer")}
 
 
 def _notes(table: pd.DataFrame) -> list[str]:

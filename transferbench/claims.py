@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transferbench.config.axes import axis_of_table
 from transferbench.crossfit import t_interval
 from transferbench.scopes import board_scopes, same_wd, wd_key
 
@@ -102,7 +103,7 @@ def claims_table(transfer: pd.DataFrame, seed_scores: pd.DataFrame, regime: pd.D
         base = {"workload": wl, "wd": wd, "in_regime": verdicts.get((wl, wd_key(wd)))}
         joint = wd_key(wd) is None  # the lr of the joint (lr, wd) optimum (scopes.py)
         by = t.set_index("recipe")
-        axis = str(t["axis"].iloc[0]) if "axis" in t and isinstance(t["axis"].iloc[0], str) else "width"
+        axis = axis_of_table(t)
         for recipe, expect, claim, source in AXIS_DRIFT_CLAIMS.get(axis, []):
             if recipe not in by.index:
                 continue

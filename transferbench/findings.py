@@ -13,9 +13,10 @@ from typing import Any
 import pandas as pd
 
 from transferbench import findings_wd, scopes
-from transferbench.board_render import AXIS_WORDS, _f, _yes, regime_label, verdict_of
+from transferbench.board_render import _f, _yes, regime_label, verdict_of
 from transferbench.citation import finite
 from transferbench.claims import FLAT
+from transferbench.config.axes import WORDS, axis_of_table
 
 #: Formats of the columns a finding quotes: the same as the board's, so both show the same digits.
 FORMATS = {"loss": "{:.4f}", "regret": "{:+.4f}", "rel": "{:+.2%}", "drift": "{:+.2f}", "tau": "{:.2f}",
@@ -29,10 +30,6 @@ def fmt(x: Any, kind: str) -> str:
 
 def _ci(x: Any, lo: Any, hi: Any, kind: str) -> str:
     return fmt(x, kind) + (f" [{fmt(lo, kind)}, {fmt(hi, kind)}]" if finite(lo) and finite(hi) else "")
-
-
-#: axis -> where the transferred loss is scored: "at the widest width"
-AT_LARGEST = {"width": "widest width", "depth": "largest depth", "steps": "longest horizon"}
 
 
 def _set(g: pd.DataFrame, name: str) -> str:
@@ -49,10 +46,10 @@ def _workload(g: pd.DataFrame, verdict: pd.Series | None) -> list[str]:
     else:
         head = f"### {wl}: in regime"
     decided = bool(g["set_decided"].map(_yes).any())
-    axis = str(g["axis"].iloc[0]) if "axis" in g and isinstance(g["axis"].iloc[0], str) else "width"
-    name, comparative = AXIS_WORDS[axis][0], AXIS_WORDS[axis][2]
+    axis = axis_of_table(g)
+    name, comparative = WORDS[axis].name, WORDS[axis].more
     lines = [head, ""]
-    lines.append(f"- What you get: `{best['recipe']}` has the lowest transferred loss at the {AT_LARGEST[axis]}, "
+    lines.append(f"- What you get: `{best['recipe']}` has the lowest transferred loss at the {WORDS[axis].largest}, "
                  f"{_ci(best['transferred_mean'], best['transferred_lo'], best['transferred_hi'], 'loss')}"
                  + (f"; the data cannot tell {_set(g, 'transferred')} apart (95% confidence set)."
                     if decided and (g["in_set_transferred"].map(_yes).sum() > 1) else

@@ -24,9 +24,10 @@ from matplotlib.lines import Line2D
 
 from transferbench import plots_coord
 from transferbench.aggregate import with_axis
+from transferbench.config.axes import WORDS
 from transferbench.fit import fitted_loss
 from transferbench.metrics import prepared, sv_at_lr
-from transferbench.plots_common import AXIS_TEXT, _empty, _fig, _save, _width_axis, axis_of, loss_unit
+from transferbench.plots_common import _empty, _fig, _save, _width_axis, axis_of, loss_unit
 
 
 def _panels(df: pd.DataFrame) -> list[tuple[str, float]]:
@@ -55,7 +56,7 @@ def _ylim(stats: pd.DataFrame, floor: float | None) -> tuple[float, float, bool]
 def plot_lr_sweep(wl: str, runs: pd.DataFrame, optima: pd.DataFrame, path: Path, floor: float | None) -> Path:
     panels = _panels(runs)
     many_wd = runs["wd"].nunique() > 1
-    name, _, sym = AXIS_TEXT[axis_of(runs)]
+    name, sym = WORDS[axis_of(runs)].name, WORDS[axis_of(runs)].symbol
     fig, axes = _fig(max(len(panels), 1))
     if not panels:
         _empty(axes[0], "no runs")
@@ -154,7 +155,7 @@ def plot_optimal_lr(wl: str, optima: pd.DataFrame, transfer: pd.DataFrame, path:
         ax.set_ylabel("optimal log2 base learning rate")
         ax.set_title(f"wd={wd:g}" if len(wds) > 1 else "", fontsize=10)
         ax.legend(title="recipe: drift (octaves/doubling) [95% CI]", fontsize=7, title_fontsize=7)
-    fig.suptitle(f"{wl}: optimal learning rate against {AXIS_TEXT[axis][0]}\n(flat = the lr transfers; bars: 95% "
+    fig.suptitle(f"{wl}: optimal learning rate against {WORDS[axis].name}\n(flat = the lr transfers; bars: 95% "
                  "bootstrap CI over seeds;\nred ring: optimum on the lr grid's edge, not an estimate)",
                  fontsize=10)
     return _save(fig, path)

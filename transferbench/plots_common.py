@@ -11,6 +11,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from transferbench.config.axes import WORDS
+from transferbench.config.axes import axis_of_table as axis_of  # noqa: F401 (the plots' name)
+
 
 def loss_unit(workload: str) -> str:
     """The workload's loss unit from its spec (transferbench.workloads); "loss units" for one not registered here."""
@@ -47,18 +50,6 @@ def _empty(ax, msg: str) -> None:
     ax.set_yticks([])
 
 
-#: axis -> (its name in titles, the x label's symbol, how one value is written)
-AXIS_TEXT = {"width": ("width", "width d", "d="), "depth": ("depth", "depth L (blocks)", "L="),
-             "steps": ("training horizon", "training steps T", "T=")}
-
-
-def axis_of(table) -> str:
-    """The scale axis of a table's rows (its ``axis`` column; width for a table of before the axes)."""
-    if "axis" in table and len(table) and isinstance(table["axis"].iloc[0], str):
-        return str(table["axis"].iloc[0])
-    return "width"
-
-
 def _width_axis(ax, widths, axis: str = "width") -> None:
     """A log2 x axis with a tick at every value of the sweep's scale axis."""
     widths = sorted({int(w) for w in widths})
@@ -66,4 +57,4 @@ def _width_axis(ax, widths, axis: str = "width") -> None:
     if widths:
         ax.set_xticks(widths, [str(w) for w in widths])
         ax.minorticks_off()
-    ax.set_xlabel(f"{AXIS_TEXT[axis][1]} (log2 scale)")
+    ax.set_xlabel(f"{WORDS[axis].label} (log2 scale)")

@@ -18,9 +18,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from transferbench.aggregate import with_axis
+from transferbench.config.axes import WORDS
 from transferbench.crossfit import t_interval
 from transferbench.headline import alias_groups
-from transferbench.plots_common import AXIS_TEXT, axis_of, loss_unit
+from transferbench.plots_common import axis_of, loss_unit
 from transferbench.scopes import board_scopes, joint_workloads, same_wd, wd_key
 from transferbench.scopes import label as scope_label
 
@@ -39,7 +40,7 @@ def plot_transferred(workload: str, seed_scores: pd.DataFrame, runs: pd.DataFram
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(wds), squeeze=False)
     groups = alias_groups(runs[runs["workload"] == workload], joint_workloads(s))
-    name = AXIS_TEXT[axis_of(runs[runs["workload"] == workload])][0]
+    name = WORDS[axis_of(runs[runs["workload"] == workload])].name
     for ax, wd in zip(axes[0], wds, strict=True):
         g = s[same_wd(s["wd"], wd)]
         names = groups.get((workload, wd_key(wd)), [[r] for r in sorted(g["recipe"].unique())])

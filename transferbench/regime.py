@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench.aggregate import with_axis
+from transferbench.config.axes import WORDS
 from transferbench.scopes import board_scopes, runs_of, same_wd, wd_key
 
 MAX_CI_OCTAVES = 1.0
@@ -81,7 +82,7 @@ def _resolved(optima: pd.DataFrame, edges: dict[str, str] = EDGES_1D) -> tuple[b
     for axis, edge_col in edges.items():
         lo, hi = (pd.to_numeric(optima[f"opt_log2_{axis}_{end}"], errors="coerce") for end in ("lo", "hi"))
         # where: "mup d=64" (width), "completep L=8" (depth), "standard T=800" (steps)
-        sym = optima["axis"].map(AXIS_SYMBOL).fillna("d=") if "axis" in optima else "d="
+        sym = optima["axis"].map(lambda a: WORDS[a].symbol).fillna("d=") if "axis" in optima else "d="
         at = optima["recipe"].astype(str) + " " + sym + optima["scale"].astype(int).astype(str)
         parts.append(pd.DataFrame({"half": (hi - lo) / 2, "edge": optima[edge_col].map(lambda x: _flag(x) is True),
                                    "at": at + (f", {axis}" if len(edges) > 1 else "")}))
@@ -127,11 +128,6 @@ def _factor(transfer: pd.DataFrame, runs: pd.DataFrame) -> tuple[bool | None, fl
     return bool(worst >= MIN_FACTOR_END), worst, at
 
 
-#: axis -> (the comparative of the "wider is better" check, the plural of its values, "at the widest width").
-AXIS_WORDS = {"width": ("wider", "widths", "widest width"), "depth": ("deeper", "depths", "largest depth"),
-              "steps": ("longer", "horizons", "longest horizon")}
-#: How a value on each axis is written in a verdict's "where".
-AXIS_SYMBOL = {"width": "d=", "depth": "L=", "steps": "T="}
 
 
 def _base_spread(runs: pd.DataFrame) -> tuple[bool | None, float]:
@@ -187,7 +183,8 @@ def verdict(transfer: pd.DataFrame, optima: pd.DataFrame, runs: pd.DataFrame, wo
 def reasons(row: dict[str, Any]) -> list[str]:
     """Why a workload is out of regime, one phrase per failed check, numbers as in regime.csv."""
     out = []
-    more, values, name = AXIS_WORDS[str(row.get("axis") or "width")]
+    words = WORDS[str(row.get("axis") or "width")]
+    more, values, name = words.more, words.values.split(" ")[0], words.largest
     if row["wider_better"] is False:
         out.append(f"{more} is not better at the transferred lr ({row['best_recipe']}: "
                    f"{str(row['transferred_by_scale']).replace('/', ' → ')} across {values})")

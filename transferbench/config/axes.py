@@ -15,7 +15,34 @@ sees m_L = L/L0 and its horizon rule T/T0 (settings.py); the job's manifest name
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Words:
+    """How tables, plots, boards and findings speak of an axis (one vocabulary for every reader)."""
+
+    name: str  # "width"
+    values: str  # its values, plural: "widths"
+    more: str  # the check "wider is better"
+    largest: str  # where the transferred loss is scored: "widest width"
+    symbol: str  # one value: "d=64"
+    label: str  # a plot's x axis: "width d"
+
+
+WORDS = {"width": Words("width", "widths", "wider", "widest width", "d=", "width d"),
+         "depth": Words("depth", "depths", "deeper", "largest depth", "L=", "depth L (blocks)"),
+         "steps": Words("horizon", "horizons (steps)", "longer", "longest horizon", "T=", "training steps T")}
+
+
+def axis_of_table(table: Any) -> str:
+    """The scale axis of a table's rows: its ``axis`` column (a profile sweeps one axis per workload), width for
+    a table of before the axes."""
+    if "axis" in table and len(table) and isinstance(table["axis"].iloc[0], str):
+        return str(table["axis"].iloc[0])
+    return "width"
+
 
 AXES = ("width", "depth", "steps")
 #: axis -> (the workload key listing its values, the key of its base value, the run setting it sets)
