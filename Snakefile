@@ -87,4 +87,5 @@ rule all:
         [f"{T}/invariance.csv", f"{P}/invariance_{config['invariance']['workload']}.png"] if STUDY else [],
         multiext(B, ".md", ".csv", ".html"),
         layout.findings(R),
+        layout.profile(R),
     default_target: True

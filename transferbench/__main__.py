@@ -1,7 +1,8 @@
 """The command line: ``transferbench <verb>`` (or ``python -m transferbench <verb>``), one plain
 function per verb. Flags are the config keys of docs/design.md §2 with dashes (``--base-width``).
 
-Verbs: train, recipes, show-recipe, aggregate, metrics, plots, leaderboard, grid, prepare-data, cost.
+Verbs: train, recipes, show-recipe, aggregate, metrics, plots, leaderboard, findings, boards, grid, prepare-data,
+cost, bundle, verify, merge (cli_analysis.py, cli_data.py, cli_bundles.py).
 Logs go to stderr; interactive runs show a progress bar.
 """
 
@@ -194,6 +195,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from transferbench import __version__
     from transferbench.cli_analysis import add_analysis_commands
+    from transferbench.cli_bundles import add_bundle_commands
     from transferbench.cli_data import add_data_commands
 
     parser = _Parser(
@@ -267,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analysis_commands(sub)
     add_data_commands(sub)
+    add_bundle_commands(sub)
     return parser
 
 

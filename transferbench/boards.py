@@ -2,8 +2,10 @@
 leaderboard, from the leaderboard.csv files the DAG wrote (``python -m transferbench boards``).
 
 A profile answers its own question on its own runs (the tiny profile ranks the five recipes; the
-wd-exponent profile sweeps the weight-decay exponent), so boards are never merged: each is cited with the
-sweep hash of the runs it was scored on. Never imports torch.
+wd-exponent profile sweeps the weight-decay exponent), so boards of different profiles are never merged: each is
+cited with the sweep hash of the runs it was scored on. Contributed boards (``results/contrib/<name>/``, written
+by ``python -m transferbench merge``: results/contrib/README.md) follow, each with the bundles it was merged from.
+Never imports torch.
 """
 
 from __future__ import annotations
@@ -69,9 +71,32 @@ def board(csv: Path, out: Path) -> list[str]:
     return [*lines, ""]
 
 
-def write_boards(csvs: list[Path], out: Path) -> Path:
+def contributed(contrib: Path, out: Path) -> list[str]:
+    """The section of every merged board under ``contrib`` (a directory with leaderboard.csv and bundles.csv)."""
+    dirs = sorted(d for d in Path(contrib).iterdir()
+                  if (d / "leaderboard.csv").is_file() and (d / "bundles.csv").is_file())
+    if not dirs:
+        return []
+    parts = ["# Contributed boards", "", "Merged from result bundles that other machines ran and "
+             "`python -m transferbench verify` checked (results/contrib/README.md); each row of a full board names "
+             "its bundle.", ""]
+    for d in dirs:
+        section = board(d / "leaderboard.csv", out)
+        section[0] = section[0].replace("## Profile", f"## `{d.name}`: profile", 1)
+        bundles = read_table(d / "bundles.csv")
+        listed = [f"- {r['label']}: `{r['file']}`, sha256 `{str(r['sha256'])[:16]}…`"
+                  + (f", <{r['url']}>" if isinstance(r.get("url"), str) and r["url"] else "")
+                  + f", {int(r['kept'])} of {int(r['records'])} runs kept ({r['recipes']})"
+                  for _, r in bundles.iterrows()]
+        parts += [section[0], "", "Bundles:", "", *listed, *section[1:]]
+    return parts
+
+
+def write_boards(csvs: list[Path], out: Path, contrib: Path | None = None) -> Path:
     parts = ["# transferbench boards", "", INTRO, ""]
     for csv in csvs:
         parts += board(Path(csv), Path(out))
+    if contrib is not None and Path(contrib).is_dir():
+        parts += contributed(Path(contrib), Path(out))
     Path(out).write_text("\n".join(parts))
     return Path(out)

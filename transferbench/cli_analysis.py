@@ -103,7 +103,8 @@ def cmd_boards(args: argparse.Namespace) -> int:
     """Each profile's leaderboard.csv -> one page of boards, each with its own sweep hash."""
     from transferbench.boards import write_boards
 
-    log.info("wrote %s", write_boards([Path(p) for p in args.leaderboards], Path(args.out)))
+    contrib = Path(args.contrib) if args.contrib else None
+    log.info("wrote %s", write_boards([Path(p) for p in args.leaderboards], Path(args.out), contrib))
     return 0
 
 
@@ -247,6 +248,8 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("boards", help="one page with each profile's board: leaderboard.csv files -> Markdown")
     p.add_argument("leaderboards", nargs="+", help="leaderboard.csv files, one per profile")
     p.add_argument("--out", default="results/boards.md", help="the Markdown page to write (default: %(default)s)")
+    p.add_argument("--contrib", default="results/contrib", help="also every merged board in a subdirectory of this "
+                   "(its leaderboard.csv and bundles.csv; default: %(default)s; '' for none)")
     p.set_defaults(func=cmd_boards)
 
     p = sub.add_parser("workloads", help="list the registered workloads")

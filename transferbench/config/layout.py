@@ -11,6 +11,7 @@ here, with a Snakemake wildcard such as ``"{job}"`` in place of a name where a r
     {results_dir}/locks/gpu/                                      GPU claims (devices.py)
     {results_dir}/logs/{stage}.log, logs/train/{job}.log, logs/prepare_data/{name}.log
     {results_dir}/tables/, plots/, leaderboard.{md,csv,html}, findings.md
+    {results_dir}/profile.yaml                                    the resolved profile the DAG ran (bundles/make.py)
 
 Pure Python (the Snakefile imports it).
 """
@@ -67,3 +68,8 @@ def leaderboard(results_dir: str) -> str:
 
 def findings(results_dir: str) -> str:
     return f"{results_dir}/findings.md"
+
+
+def profile(results_dir: str) -> str:
+    """The resolved profile (schema defaults filled in) the DAG ran: a bundle's record of its sweep."""
+    return f"{results_dir}/profile.yaml"

@@ -1,8 +1,24 @@
+import json
 import os
 
 # records -> runs table -> metrics -> plots and leaderboard. Pandas/seaborn only: no torch here.
 
 ENV = "../envs/transferbench.yaml"
+
+
+# The resolved profile, schema defaults filled in: what `python -m transferbench bundle` records as the sweep.
+# A changed profile is a changed param, and Snakemake rewrites it.
+rule profile:
+    output:
+        layout.profile(R),
+    log:
+        layout.log(R, "profile"),
+    params:
+        profile=json.dumps(config, sort_keys=True),
+    conda:
+        ENV
+    shell:
+        "python -m transferbench profile --json {params.profile:q} --out {output:q} > {log:q} 2>&1"
 
 
 # The records are not declared files (see train.smk): aggregate waits for the manifests of every
