@@ -147,6 +147,22 @@ def test_records_that_break_their_sweep_or_their_hash_are_named(labs) -> None:
         verify(labs["root"] / "dropped.tar.gz").problems
 
 
+def test_a_record_whose_config_does_not_resolve_here_is_named(labs) -> None:
+    from transferbench.config import config_hash
+
+    run = _a_run(labs["a.tar.gz"])
+
+    def bogus(members: dict[str, bytes]) -> None:  # an option mup does not take, its hash made to match
+        rec = json.loads(members[run + "/record.json"])
+        rec["config"]["recipe_options"] = {"bogus": 1}
+        rec["config_hash"] = config_hash(rec["config"])
+        members[run + "/record.json"] = json.dumps(rec).encode()
+
+    _rewrite(labs["a.tar.gz"], labs["root"] / "bogus.tar.gz", bogus)
+    problems = verify(labs["root"] / "bogus.tar.gz").problems
+    assert any(p.startswith(f"{run}: config does not resolve here") and "bogus" in p for p in problems), problems
+
+
 def test_merge_ranks_both_labs_recipes_and_each_row_names_its_bundle(labs) -> None:
     out = labs["root"] / "merged"
     res = _cli("merge", str(labs["a.tar.gz"]), str(labs["b.tar.gz"]), "-o", str(out), "--n-boot", "200",

@@ -48,6 +48,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             status = 1
             log.error("%s: %d problem(s)", path, len(v.problems))
         else:
+            if v.unresolved:
+                log.warning("%s: recipes not installed here, their records checked by config hash only: %s", path,
+                            ", ".join(sorted(v.unresolved)))
             log.info("%s: intact: %d records, %s, by %s on %s (%.1f s)", path, len(v.records),
                      ", ".join(f"{w} {p['hash']}" for w, p in sorted(v.index["protocols"].items())),
                      v.index.get("label"), v.index.get("date"), time.perf_counter() - t0)

@@ -5,7 +5,8 @@ Checked, in order (a bundle that cannot be read at all is one BundleError instea
 2. every member's sha256 and size against bundle.json, and no member missing from it or from the archive;
 3. the resolved profile gives the protocols bundle.json states (protocol.py);
 4. every record: the record validator (validate.py: fields, types, ``config_hash`` is that of its config),
-   its workload, recipe and seed are the profile's, and its config is the protocol's (protocol.run_problems);
+   its config resolves to itself here (where its recipe is installed), its workload, recipe and seed are the
+   profile's, and its config is the protocol's (protocol.run_problems);
 5. every record a job manifest lists is in the bundle and every bundled record is listed;
 6. the runs table rebuilt from the records (aggregate.py) equals the bundle's ``tables/runs.csv``, if it has one.
 
@@ -47,6 +48,8 @@ class Verified:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     axes: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: recipes whose records were checked by their config hash only (not installed here to resolve them)
+    unresolved: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -139,6 +142,7 @@ def _records(v: Verified, profile: dict[str, Any] | None) -> None:
             v.problems.append(f"{where}: workload {w!r} is not one of the bundle's sweeps ({', '.join(protocols)})")
             continue
         v.problems += [f"{where}: {p}" for p in run_problems(cfg, protocols[w])]
+        v.problems += [f"{where}: {p}" for p in _resolves(cfg, rec["config_hash"], v)]
         if profile is not None and w in profile.get("workloads", {}):
             spec = profile["workloads"][w]
             recipes = [str(r) for r in spec.get("recipes") or profile.get("recipes") or []]
@@ -148,6 +152,34 @@ def _records(v: Verified, profile: dict[str, Any] | None) -> None:
             if seeds and int(cfg["seed"]) not in seeds:
                 v.problems.append(f"{where}: seed {cfg['seed']} is not in the profile's seeds {seeds}")
         v.records[name] = rec
+
+
+#: Config keys resolution derives (config/run.py): given back to it, they would be checked, not recomputed.
+DERIVED_KEYS = ("lr", "width_mult", "depth_mult", "steps_mult")
+
+
+def _resolves(cfg: dict[str, Any], stated: str, v: Verified) -> list[str]:
+    """The record's config is what this transferbench resolves from it (no key missing, none added, every value
+    in range) with the config hash the record states. A recipe that is not installed here (another group's
+    plugin) cannot be resolved: its records are checked by their hash alone, and counted."""
+    from transferbench.config import ConfigError, config_hash, resolve_run_config
+    from transferbench.recipes import RecipeError
+    from transferbench.recipes.registry import entry
+
+    try:
+        entry(str(cfg["recipe"]))
+    except RecipeError:
+        v.unresolved.add(str(cfg["recipe"]))
+        return []
+    try:
+        resolved = resolve_run_config({k: x for k, x in cfg.items() if k not in DERIVED_KEYS}).as_dict()
+    except (ConfigError, RecipeError, ValueError) as exc:
+        return [f"config does not resolve here: {exc}"]
+    if config_hash(resolved) != stated:
+        diff = sorted(k for k in set(resolved) | set(cfg) if resolved.get(k) != cfg.get(k))
+        return [f"config is not what it resolves to (config hash {config_hash(resolved)}, the record says {stated}; "
+                f"differs in {', '.join(diff[:5]) or 'nothing shown'})"]
+    return []
 
 
 def _instance_of(recipe: str, listed: list[str]) -> bool:
