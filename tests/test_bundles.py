@@ -126,6 +126,18 @@ def test_a_tampered_eval_loss_fails_verify_naming_the_record(labs) -> None:
     assert problems == [f"{run}: tables/runs.csv says eval_loss {_loss_in(labs['a'], run)}, its record says 0.123456"]
 
 
+def test_an_edited_metric_table_fails_verify_naming_the_table_and_row(labs) -> None:
+    def edit(members: dict[str, bytes]) -> None:
+        t = pd.read_csv(io.BytesIO(members["tables/transfer.csv"]))
+        t.loc[t["recipe"] == "mup", "regret"] = -1.0  # a better regret than the records give
+        members["tables/transfer.csv"] = t.to_csv(index=False).encode()
+
+    _rewrite(labs["a.tar.gz"], labs["root"] / "transfer.tar.gz", edit)
+    problems = verify(labs["root"] / "transfer.tar.gz").problems
+    assert len(problems) == 1 and problems[0].startswith("tables/transfer.csv: row workload mlp, recipe mup") \
+        and "regret is -1.0" in problems[0], problems
+
+
 def _loss_in(results: Path, run: str) -> object:
     runs = pd.read_csv(results / "tables" / "runs.csv")
     return runs.loc[runs["run_dir"].str.endswith(run.removeprefix("runs/")), "eval_loss"].iloc[0]

@@ -8,7 +8,10 @@ Checked, in order (a bundle that cannot be read at all is one BundleError instea
    its config resolves to itself here (where its recipe is installed), its workload, recipe and seed are the
    profile's, and its config is the protocol's (protocol.run_problems);
 5. every record a job manifest lists is in the bundle and every bundled record is listed;
-6. the runs table rebuilt from the records (aggregate.py) equals the bundle's ``tables/runs.csv``, if it has one.
+6. the runs table rebuilt from the records (aggregate.py) equals the bundle's ``tables/runs.csv``, if it has one,
+   and, for a bundle this version of transferbench wrote, the metric tables recomputed from it (metrics.py, the
+   DAG's bootstrap) equal the bundle's (a bundle of another version was scored by other code: its metric tables
+   are not compared; merge recomputes them anyway).
 
 Any edit that is not carried through every one of these (a record's ``eval_loss`` changed by hand, with or
 without its sha256 updated) fails and names the record. A bundle is not signed: someone who rewrites a record,
@@ -212,7 +215,6 @@ def _manifests(v: Verified) -> None:
 
 def _tables(v: Verified) -> None:
     """Rebuild runs.csv from the records and compare it with the bundled one, row by row (by run directory)."""
-    import numpy as np
     import pandas as pd
 
     rebuilt = runs_table(v)
@@ -233,14 +235,58 @@ def _tables(v: Verified) -> None:
     for run in sorted(set(given.index) & set(rebuilt.index)):
         for col in (c for c in COMPARED if c in given and c in rebuilt):
             a, b = given.at[run, col], rebuilt.at[run, col]
-            same = (pd.isna(a) and pd.isna(b)) or str(a) == str(b)
-            if not same:
-                try:
-                    same = bool(np.isclose(float(a), float(b), rtol=1e-9, atol=0.0))
-                except (TypeError, ValueError):
-                    same = False
-            if not same:
+            if not _same(a, b):
                 v.problems.append(f"{run}: tables/runs.csv says {col} {a}, its record says {b}")
+    if not v.problems and str(v.index.get("package_version")) == __version__:
+        _metric_tables(v, rebuilt)
+
+
+def _same(a: Any, b: Any) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    if (pd.isna(a) and pd.isna(b)) or str(a) == str(b):
+        return True
+    try:
+        return bool(np.isclose(float(a), float(b), rtol=1e-9, atol=1e-12))
+    except (TypeError, ValueError):
+        return False
+
+
+#: Metric tables verify recomputes and compares, with the columns that name a row.
+METRIC_TABLES = {"optima": ("workload", "recipe", "wd", "scale"), "transfer": ("workload", "recipe", "wd"),
+                 "regime": ("workload", "wd")}
+
+
+def _metric_tables(v: Verified, rebuilt: Any) -> None:
+    """Recompute the metric tables from the rebuilt runs table and compare those the bundle carries."""
+    import io
+
+    import pandas as pd
+
+    from transferbench.metrics import write_metrics
+
+    wanted = [n for n in METRIC_TABLES if f"tables/{n}.csv" in v.members]
+    if not wanted:
+        return
+    with tempfile.TemporaryDirectory(prefix="tb-verify-") as tmp:
+        write_metrics(rebuilt.reset_index(drop=True), Path(tmp))
+        ours = {n: pd.read_csv(Path(tmp) / f"{n}.csv") for n in wanted}
+    for name in wanted:
+        given, mine = pd.read_csv(io.BytesIO(v.members[f"tables/{name}.csv"])), ours[name]
+        keys = [k for k in METRIC_TABLES[name] if k in given and k in mine]
+        if len(given) != len(mine) or list(given.columns) != list(mine.columns):
+            v.problems.append(f"tables/{name}.csv: {len(given)} rows, {len(given.columns)} columns; recomputed from "
+                              f"the records: {len(mine)} rows, {len(mine.columns)} columns")
+            continue
+        given, mine = (t.sort_values(keys, kind="stable").reset_index(drop=True) for t in (given, mine))
+        for i in range(len(given)):
+            bad = [c for c in given.columns if not _same(given.at[i, c], mine.at[i, c])]
+            if bad:
+                row = ", ".join(f"{k} {given.at[i, k]}" for k in keys)
+                v.problems.append(f"tables/{name}.csv: row {row}: {bad[0]} is {given.at[i, bad[0]]}, recomputed "
+                                  f"from the records {mine.at[i, bad[0]]}" + (f" (and {len(bad) - 1} more columns)"
+                                                                              if len(bad) > 1 else ""))
 
 
 def _run_of(run_dir: str) -> str:
