@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import subprocess
 import sys
 from html import escape as html_escape
@@ -23,6 +24,7 @@ from transferbench.aggregate import (
     best_loss_by_workload,
     read_table,
 )
+from transferbench.board_html import PLOT_KINDS
 from transferbench.board_render import SEED_NOTE, TIE_NOTE
 from transferbench.config import config_hash as hash_of
 from transferbench.leaderboard import CSV_COLUMNS, sweep_hash, write_leaderboard
@@ -203,8 +205,9 @@ def test_leaderboard_md_csv_html(tmp_path):
     for text in (md, html):
         assert "@misc{transferbench" in text and h in text and "0.1.0" in text and str(len(runs)) in text
     assert "a toy plugin" in md and md.count("| my-dist | 1.2 |") == 2  # overall and workload rows
-    # Self-contained HTML: inline style, no external assets.
-    assert "<style>" in html and "<script" not in html and "<link" not in html and "src=" not in html
+    # Self-contained HTML: inline style and script, nothing fetched; the only sources are the plots beside it.
+    assert "<style>" in html and "<script>" in html and "<script " not in html and "<link" not in html
+    assert set(re.findall(r'src="([^"]*)"', html)) == {f"plots/{k}_llama.png" for k in PLOT_KINDS}
     # Both rankings side by side, every row in leaderboard.CSV_COLUMNS; the workload is in regime (wider is
     # better, optima resolved), so it is ranked overall too.
     assert list(csv.columns) == CSV_COLUMNS and "| llama | in regime |" in md

@@ -1,17 +1,18 @@
-"""The leaderboard as Markdown and as self-contained HTML, from leaderboard.csv's rows and regime.csv.
+"""The leaderboard as Markdown, and the sections (title, text, header, rows) the Markdown and the HTML page
+(board_html.py) share, from leaderboard.csv's rows and regime.csv.
 
 Every cell is formatted from a table cell (leaderboard.py builds the table); nothing here computes a number.
-Never imports torch.
+The ``bundles`` column, shown only when some run names its bundle, comes from the runs behind each row
+(board_provenance.py, as leaderboard.csv's). Never imports torch.
 """
 
 from __future__ import annotations
 
-import html
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
-from transferbench import board_wd, scopes
+from transferbench import board_provenance, board_wd, scopes
 from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions
 from transferbench.config.axes import WORDS, axis_of_table
 
@@ -38,11 +39,6 @@ REGIME_NOTE = ("Regime: a workload is ranked overall only if wider is better at 
                "least one timescale at the widest width (tau = sum of lr x wd over the steps, for the recipes "
                "that keep the per-step decay) and a warmup factor ends at 0.9 or more. Out-of-regime workloads "
                "are shown with the reason.")
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:1em 0;font-size:.88em}th,td{border:1px solid #ccc;padding:.3em .5em}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr:nth-child(even){background:#fafafa}.out{color:#8a5a00}
-.edge{color:#b22222}pre{background:#f6f6f6;padding:1em;overflow-x:auto}footer{color:#555;font-size:.9em}"""
 
 
 def _f(x: Any, fmt: str) -> str:
@@ -153,12 +149,26 @@ def _provenance(row: pd.Series) -> list[str]:
             for c in ("recipe_distribution", "recipe_version")]
 
 
-def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str, list[str], list[list[Any]]]]:
-    """(title, text, header, rows) of each table; link cells are (arxiv id,) tuples rendered per format."""
-    out = [("Regime verdicts", "", ["workload", "verdict", "wider is better (best recipe, by width)",
-                                    "optimal lr resolved" if not scopes.joint_workloads(regime) else
-                                    "optimum resolved (lr; lr × wd: both)", "weight decay acts (min tau, widest)",
-                                    "warmup completes", "reason", "one base model"], _regime_rows(regime))]
+class Section(NamedTuple):
+    """One table of the board: its title, the text above it, its header and rows (link cells are (arxiv id,)
+    tuples, rendered per format) and, for a ranking table, per row the leaderboard.csv row whose runs stand
+    behind it and whether that is its workload's joint (lr, wd) scope (board_provenance.runs_behind)."""
+
+    title: str
+    text: str
+    header: list[str]
+    rows: list[list[Any]]
+    keys: list[tuple[pd.Series, bool]] | None = None
+
+
+def _sections(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[Section]:
+    """The board's tables, in page order; ``runs``: add a ``bundles`` column to the ranking tables when some
+    row's runs name a bundle."""
+    out = [Section("Regime verdicts", "", ["workload", "verdict", "wider is better (best recipe, by width)",
+                                           "optimal lr resolved" if not scopes.joint_workloads(regime) else
+                                           "optimum resolved (lr; lr × wd: both)",
+                                           "weight decay acts (min tau, widest)", "warmup completes", "reason",
+                                           "one base model"], _regime_rows(regime))]
     overall = table[table["scope"] == "overall"]
     ranked_on = ", ".join(regime_label(r, regime) for _, r in regime.iterrows() if _yes(r["in_regime"]))
     if len(overall):
@@ -168,13 +178,15 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
                  _ci(r["regret_mean"], r["regret_lo"], r["regret_hi"], "{:+.2%}"),
                  str(r["base_model"]) if isinstance(r["base_model"], str) and r["base_model"] else "shared",
                  _cite(r), *_provenance(r)] for _, r in overall.iterrows()]
-        out.append((f"Overall: workloads in regime ({ranked_on})",
-                    "Per seed, the mean over those workloads of the excess transferred loss over the workload's "
-                    "best recipe, and of the regret relative to the best re-tuned loss; 95% t intervals over seeds.",
-                    ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss vs best",
-                     "regret (relative)", "base model", "citation", "distribution", "version"], rows))
+        out.append(Section(f"Overall: workloads in regime ({ranked_on})",
+                           "Per seed, the mean over those workloads of the excess transferred loss over the "
+                           "workload's best recipe, and of the regret relative to the best re-tuned loss; 95% t "
+                           "intervals over seeds.",
+                           ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss vs best",
+                            "regret (relative)", "base model", "citation", "distribution", "version"], rows,
+                           [(r, False) for _, r in overall.iterrows()]))
     else:
-        out.append(("Overall", "No workload is in regime: nothing is ranked overall.", [], []))
+        out.append(Section("Overall", "No workload is in regime: nothing is ranked overall.", [], []))
     for scope, g in table[table["scope"] != "overall"].groupby("scope", sort=True):
         n_t, n_r = int(g["in_set_transferred"].map(_yes).sum()), int(g["in_set_regret"].map(_yes).sum())
         rows = []
@@ -194,14 +206,35 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame) -> list[tuple[str, str,
         text = ("In regime." if verdict is not None and _yes(verdict["in_regime"]) else
                 "**Out of regime, not ranked overall:** " + (str(verdict["reasons"]) if verdict is not None else ""))
         axis = axis_of_table(g)
-        out.append((f"Workload: {scope} ({WORDS[axis].values} {g['scales'].iloc[0]})", text,
-                    ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss [95% CI]",
-                     "vs best [95% CI]", f"{WORDS[axis].more} is better (by {axis})", "regret [95% CI]",
-                     "regret (relative)",
-                     "drift (oct/doubling)", "re-tuned loss", "citation", "distribution", "version"], rows))
-    return out + board_wd.sections(table, _ci, _f, _rank, _recipe, _yes)  # only where a workload sweeps wd
+        out.append(Section(f"Workload: {scope} ({WORDS[axis].values} {g['scales'].iloc[0]})", text,
+                           ["rank: what you get", "rank: how well it transfers", "recipe", "transferred loss [95% CI]",
+                            "vs best [95% CI]", f"{WORDS[axis].more} is better (by {axis})", "regret [95% CI]",
+                            "regret (relative)", "drift (oct/doubling)", "re-tuned loss", "citation", "distribution",
+                            "version"], rows, [(r, False) for _, r in g.iterrows()]))
+    out += [Section(*s, _wd_keys(table, s)) for s in board_wd.sections(table, _ci, _f, _rank, _recipe, _yes)]
+    return _with_bundles(out, regime, runs)
 
 
+def _wd_keys(table: pd.DataFrame, section: tuple) -> list[tuple[pd.Series, bool]]:
+    """The board rows of a weight-decay transfer table (board_wd.sections: one per recipe of the workload its
+    title names, its recipe cell as _recipe writes it), each with its workload's joint scope."""
+    workload = section[0].split(": ", 1)[1]
+    rows = table[(table["scope"] != "overall") & (table["workload"].astype(str) == workload)
+                 & pd.to_numeric(table["wd_drift"], errors="coerce").notna()]  # board_wd.sections' rows
+    by_cell = {_recipe(r): r for _, r in rows.drop_duplicates("recipe").iterrows()}
+    return [(by_cell[row[1]], True) for row in section[3]]
+
+
+def _with_bundles(sections: list[Section], regime: pd.DataFrame, runs: pd.DataFrame | None) -> list[Section]:
+    """The ranking tables with a last ``bundles`` column when some row's runs name a bundle; else unchanged."""
+    if runs is None or "bundle" not in runs:
+        return sections
+    cells = [[board_provenance.bundles(board_provenance.runs_behind(r, runs, regime, joint)) or "—"
+              for r, joint in s.keys] if s.keys else None for s in sections]
+    if not any(c != "—" for cs in cells if cs for c in cs):
+        return sections
+    return [s._replace(header=s.header + ["bundles"], rows=[r + [c] for r, c in zip(s.rows, cs)]) if cs else s
+            for s, cs in zip(sections, cells)]
 
 
 def _notes(table: pd.DataFrame) -> list[str]:
@@ -232,7 +265,7 @@ def to_markdown(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame, m
                                                                                  for c in cells)]
 
     parts = [f"# {board_title(profile)}", "", _intro(regime), ""]
-    for title, text, header, rows in _sections(table, regime):
+    for title, text, header, rows, _ in _sections(table, regime, runs):
         parts += [f"## {title}", ""] + ([text, ""] if text else []) + (md(rows, header) + [""] if header else [])
     parts += [n + "\n" for n in _notes(table)]
     described = _described(table, meta)
@@ -241,46 +274,3 @@ def to_markdown(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame, m
     parts += ["---", ""] + [f"- {f}" for f in _facts(runs, profile)]
     parts += ["", "Cite this leaderboard:", "", "```bibtex", bibtex(runs, profile), "```", ""]
     return "\n".join(parts)
-
-
-def _html_cell(c: Any) -> str:
-    if isinstance(c, tuple):
-        if not c[0]:
-            return "<td>—</td>"
-        a = html.escape(c[0])
-        return f'<td><a href="https://arxiv.org/abs/{a}">arXiv:{a}</a></td>'
-    text = html.escape(str(c)).replace("**", "").replace(" †", ' <span class="edge">†</span>')
-    numeric = text[:1].isdigit() or text[:1] in "+-=" or text.startswith("n/a")
-    return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
-
-
-def _html_text(text: str) -> str:
-    out, bold = [], False
-    for i, part in enumerate(html.escape(text).split("**")):
-        out.append(part if i == 0 else ("<b>" if not bold else "</b>") + part)
-        bold = not bold if i else bold
-    return "".join(out).replace("*", "")
-
-
-def to_html(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame, meta: dict | None = None,
-            profile: str = "") -> str:
-    title = html.escape(board_title(profile))
-    body = [f"<h1>{title}</h1>", f"<p>{_html_text(_intro(regime))}</p>"]
-    for name, text, header, rows in _sections(table, regime):
-        body.append(f"<h2>{html.escape(name)}</h2>" + (f"<p>{_html_text(text)}</p>" if text else ""))
-        if header:
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-            trs = "".join("<tr>" + "".join(_html_cell(c) for c in r) + "</tr>" for r in rows)
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
-    body += [f"<p>{html.escape(n)}</p>" for n in _notes(table)]
-    described = _described(table, meta)
-    if described:
-        items = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(str(m.get('summary', '')))}</li>"
-                        for n, m in described)
-        body.append(f"<h2>Recipes</h2><ul>{items}</ul>")
-    facts = "".join(f"<li>{html.escape(f)}</li>" for f in _facts(runs, profile))
-    body.append(f"<footer><hr><ul>{facts}</ul><p>Cite this leaderboard:</p>"
-                f"<pre>{html.escape(bibtex(runs, profile))}</pre></footer>")
-    head = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{title}</title><style>{STYLE}</style></head><body>\n")
-    return head + "\n".join(body) + "\n</body></html>\n"

@@ -116,6 +116,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
         profile = json.loads(args.json)
     except ValueError as exc:
         raise ValueError(f"--json: not JSON ({exc})") from None
+    for spec in (profile.get("workloads") or {}).values():  # JSON made the widths of width_settings strings
+        if isinstance(spec, dict) and isinstance(spec.get("width_settings"), dict):
+            spec["width_settings"] = {int(k) if str(k).lstrip("-").isdigit() else k: v
+                                      for k, v in spec["width_settings"].items()}
     check_profile(profile)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ gets at the widest width, and by **out-of-sample regret**, how well the tuned lr
 model confidence set, identical trainings are one row with their aliases, and workloads out of the papers'
 regime (regime.py) are shown but not ranked overall. Every number comes from the tables the metrics stage
 wrote (seed_scores.csv, transfer.csv, regime.csv) and runs.csv, so a reader can rebuild the board from them;
-``recipes_meta`` only adds one-line recipe descriptions. Rendering: board_render.py. Never imports torch.
+``recipes_meta`` only adds one-line recipe descriptions. Every row names the result bundles its runs came from
+(``bundles``, board_provenance.py: empty for a board of local runs). Rendering: board_render.py (Markdown),
+board_html.py (the sortable page, with each row's provenance and each workload's plots). Never imports torch.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferbench import board_wd
+from transferbench import board_provenance, board_wd
 from transferbench.aggregate import with_axis
-from transferbench.board_render import to_html, to_markdown
+from transferbench.board_html import plot_links, to_html
+from transferbench.board_render import to_markdown
 from transferbench.citation import bibtex, board_title, finite, sweep_hash, versions  # noqa: F401 (re-exported)
 from transferbench.headline import headline
 
@@ -29,7 +32,7 @@ CSV_COLUMNS = ["scope", "workload", "axis", "wd", "recipe", "aliases", "in_regim
                "transferred_hi", "transferred_vs_best_lo", "transferred_vs_best_hi",
                "rank_regret", "in_set_regret", "p_regret", "regret_mean", "regret_lo", "regret_hi",
                "regret_vs_best_lo", "regret_vs_best_hi", "set_decided", "n_seeds", *TRANSFER_FIELDS,
-               "base_model", "profile", "sweep_hash"]
+               "base_model", "profile", "sweep_hash", "bundles"]
 
 
 def base_models(runs: pd.DataFrame) -> dict[str, str]:
@@ -69,7 +72,8 @@ def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str =
                       seed_scores: pd.DataFrame | None = None, regime: pd.DataFrame | None = None,
                       joint_scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """The CSV: overall rows (scope "overall", in-regime workloads only) then each workload's rows, both
-    rankings side by side; every row names the profile and the sweep hash it was scored in. Where a workload
+    rankings side by side; every row names the profile and the sweep hash it was scored in, and the bundles its
+    runs came from (runs.csv ``bundle``; empty without that column). Where a workload
     sweeps wd, its rows also carry the weight-decay transfer columns (board_wd.COLUMNS, at the end)."""
     runs = with_axis(runs)  # a runs table of before the axes is a width sweep
     seed_scores, regime = tables_for(transfer, runs, seed_scores, regime)
@@ -86,6 +90,7 @@ def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str =
     board["profile"] = profile or None
     board["sweep_hash"] = sweep_hash(runs)
     board = board_wd.add_columns(board, transfer, joint_for(transfer, runs, joint_scores), runs)
+    board["bundles"] = board_provenance.bundles_column(board, runs, regime)
     board["_overall"] = board["scope"] != "overall"
     board = board.sort_values(["_overall", "scope", "rank_transferred", "transferred_mean", "recipe"], kind="stable")
     return board.reindex(columns=CSV_COLUMNS + [c for c in board_wd.COLUMNS if c in board]).reset_index(drop=True)
@@ -93,8 +98,10 @@ def leaderboard_table(transfer: pd.DataFrame, runs: pd.DataFrame, profile: str =
 
 def write_leaderboard(transfer: pd.DataFrame, runs: pd.DataFrame, out_stem: Path,
                       recipes_meta: dict | None = None, profile: str = "", seed_scores: pd.DataFrame | None = None,
-                      regime: pd.DataFrame | None = None, joint_scores: pd.DataFrame | None = None) -> None:
-    """Write ``{out_stem}.md``, ``.csv`` and ``.html``."""
+                      regime: pd.DataFrame | None = None, joint_scores: pd.DataFrame | None = None,
+                      plots_dir: Path | None = None) -> None:
+    """Write ``{out_stem}.md``, ``.csv`` and ``.html``. The page links each workload's plots: those in
+    ``plots_dir`` when given (existing files only), else the names the DAG draws in ``plots/`` beside it."""
     seed_scores, regime = tables_for(transfer, runs, seed_scores, regime)
     table = leaderboard_table(transfer, runs, profile, seed_scores, regime, joint_scores)
     out_stem = Path(out_stem)
@@ -102,4 +109,5 @@ def write_leaderboard(transfer: pd.DataFrame, runs: pd.DataFrame, out_stem: Path
     path = out_stem.parent / out_stem.name  # the stem may hold dots: append, never replace, a suffix
     Path(f"{path}.md").write_text(to_markdown(table, regime, runs, recipes_meta, profile))
     table.to_csv(f"{path}.csv", index=False)
-    Path(f"{path}.html").write_text(to_html(table, regime, runs, recipes_meta, profile))
+    links = plot_links(table, runs, path.parent, Path(plots_dir) if plots_dir is not None else None)
+    Path(f"{path}.html").write_text(to_html(table, regime, runs, recipes_meta, profile, links))
