@@ -174,6 +174,29 @@ def test_a_record_whose_config_does_not_resolve_here_is_named(labs) -> None:
     problems = verify(labs["root"] / "bogus.tar.gz").problems
     assert any(p.startswith(f"{run}: config does not resolve here") and "bogus" in p for p in problems), problems
 
+    def dropped(members: dict[str, bytes]) -> None:  # a key that is not the protocol's, dropped, the hash made to match
+        rec = json.loads(members[run + "/record.json"])
+        del rec["config"]["log_every"]
+        rec["config_hash"] = config_hash(rec["config"])
+        members[run + "/record.json"] = json.dumps(rec).encode()
+
+    _rewrite(labs["a.tar.gz"], labs["root"] / "dropped-key.tar.gz", dropped)
+    problems = verify(labs["root"] / "dropped-key.tar.gz").problems
+    assert [p for p in problems if p.startswith(run)] == [
+        f"{run}: config is not what it resolves to (config hash {_resolved_hash(labs, run)}, the record says "
+        f"{_stated(labs, run)}; differs in log_every)"], problems
+
+
+def _stated(labs, run: str) -> str:
+    from transferbench.config import config_hash
+
+    cfg = json.loads(archive.read(labs["a.tar.gz"])[1][run + "/record.json"])["config"]
+    return config_hash({k: v for k, v in cfg.items() if k != "log_every"})
+
+
+def _resolved_hash(labs, run: str) -> str:
+    return json.loads(archive.read(labs["a.tar.gz"])[1][run + "/record.json"])["config_hash"]
+
 
 def test_merge_ranks_both_labs_recipes_and_each_row_names_its_bundle(labs) -> None:
     out = labs["root"] / "merged"
