@@ -157,6 +157,9 @@ def test_records_that_break_their_sweep_or_their_hash_are_named(labs) -> None:
     _rewrite(labs["a.tar.gz"], labs["root"] / "dropped.tar.gz", lambda m: m.pop(run + "/record.json"))
     assert f"{run}: listed by a job manifest but its record is not in the bundle" in \
         verify(labs["root"] / "dropped.tar.gz").problems
+    _rewrite(labs["a.tar.gz"], labs["root"] / "lost.tar.gz", lambda m: m.pop(run + "/record.json"), keep_index=True)
+    assert f"{run}/record.json: listed in bundle.json but missing from the archive" in \
+        verify(labs["root"] / "lost.tar.gz").problems
 
 
 def test_a_record_whose_config_does_not_resolve_here_is_named(labs) -> None:
