@@ -220,6 +220,9 @@ def test_merge_ranks_both_labs_recipes_and_each_row_names_its_bundle(labs) -> No
     assert bundles["sha256"][0] == archive.sha256_file(labs["a.tar.gz"])
     for name in ("leaderboard.md", "leaderboard.html", "findings.md", "plots/lr_sweep_mlp.png"):
         assert (out / name).is_file(), name
+    n_a = len(pd.read_csv(labs["a"] / "tables" / "runs.csv"))
+    facts = "merged from bundles (bundles.csv beside the board has their sha256): "
+    assert f"{facts}lab-a · 2026-12-06 · cpu ({n_a} runs)" in (out / "leaderboard.md").read_text()
     # the merged board is a contributed board that `boards` lists with its bundles
     contrib = labs["root"] / "contrib"
     contrib.mkdir()

@@ -248,7 +248,16 @@ def _facts(runs: pd.DataFrame, profile: str) -> list[str]:
     return [f"profile: {profile or 'not named'}",
             f"sweep hash: {sweep_hash(runs)} (sha256 of the sorted unique config_hash values, first 12 hex)",
             f"transferbench version(s): {versions(runs)}", f"runs: {len(runs)}",
-            f"git commit(s): {', '.join(commits) or 'unknown'}"]
+            f"git commit(s): {', '.join(commits) or 'unknown'}"] + _bundle_facts(runs)
+
+
+def _bundle_facts(runs: pd.DataFrame) -> list[str]:
+    """A merged board's bundles (runs.csv ``bundle``, written by merge) with how many runs each gave."""
+    if "bundle" not in runs or not runs["bundle"].notna().any():
+        return []
+    counts = runs["bundle"].dropna().astype(str).value_counts().sort_index()
+    return ["merged from bundles (bundles.csv beside the board has their sha256): "
+            + "; ".join(f"{b} ({n} runs)" for b, n in counts.items())]
 
 
 def _described(table: pd.DataFrame, meta: dict | None) -> list[tuple[str, dict]]:
