@@ -253,9 +253,11 @@ def _facts(runs: pd.DataFrame, profile: str) -> list[str]:
 
 def _bundle_facts(runs: pd.DataFrame) -> list[str]:
     """A merged board's bundles (runs.csv ``bundle``, written by merge) with how many runs each gave."""
-    if "bundle" not in runs or not runs["bundle"].notna().any():
+    labels = runs["bundle"].dropna().astype(str).str.strip() if "bundle" in runs else pd.Series(dtype=str)
+    labels = labels[labels != ""]
+    if not len(labels):
         return []
-    counts = runs["bundle"].dropna().astype(str).value_counts().sort_index()
+    counts = labels.value_counts().sort_index()
     return ["merged from bundles (bundles.csv beside the board has their sha256): "
             + "; ".join(f"{b} ({n} runs)" for b, n in counts.items())]
 
