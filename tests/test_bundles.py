@@ -264,6 +264,22 @@ def test_a_run_in_two_bundles_is_kept_once_and_a_disagreement_is_reported(labs) 
     assert 9.0 not in set(runs["eval_loss"])  # the first bundle's result is kept, not averaged with the other
 
 
+def test_a_results_dir_whose_path_holds_a_runs_folder_bundles_and_verifies(labs, tmp_path: Path) -> None:
+    """The DAG spells every path with the profile's results_dir: a results_dir such as lab/runs/res (a folder named
+    runs in it) is stripped as a prefix, never split at the first "/runs/"."""
+    import shutil
+
+    moved = tmp_path / "lab" / "runs" / "res"
+    shutil.copytree(labs["a"], moved, ignore=shutil.ignore_patterns("plots"))
+    for path in [*moved.rglob("job.json"), moved / "tables" / "runs.csv"]:
+        path.write_text(path.read_text().replace("res/runs/", "lab/runs/res/runs/"))
+    profile = yaml.safe_load((moved / "profile.yaml").read_text())
+    (moved / "profile.yaml").write_text(yaml.safe_dump({**profile, "results_dir": "lab/runs/res"}))
+    bundle(moved, tmp_path / "moved.tar.gz")
+    v = verify(tmp_path / "moved.tar.gz")
+    assert v.ok and len(v.records) == len(pd.read_csv(labs["a"] / "tables" / "runs.csv")), v.problems[:3]
+
+
 def test_a_bundle_without_a_profile_asks_for_one(labs, tmp_path: Path) -> None:
     (labs["a"] / "profile.yaml").rename(tmp_path / "profile.yaml")
     try:

@@ -34,14 +34,25 @@ PROFILE = "profile.yaml"
 DERIVED = ("leaderboard.csv", "leaderboard.md", "findings.md")
 
 
+def strip_prefix(path: str, prefix: str) -> str | None:
+    """``path`` relative to the results directory the profile names (``prefix``, as the DAG spelled it in every
+    manifest and in runs.csv's run_dir), or None if it does not start with it."""
+    p, pre = path.replace("\\", "/"), prefix.replace("\\", "/").rstrip("/")
+    if pre in ("", "."):
+        return p.removeprefix("./")
+    return p[len(pre) + 1:] if p.startswith(pre + "/") else None
+
+
 def relative(path: str, results_dir: Path, prefix: str) -> str:
     """A path a manifest wrote (``{results_dir}/runs/...`` as the DAG spelled it, or absolute) relative to the
     results directory."""
-    p = path.replace("\\", "/")
-    if p.startswith(prefix.rstrip("/") + "/"):
-        return p[len(prefix.rstrip("/")) + 1:]
-    try:
-        return Path(p).resolve().relative_to(results_dir.resolve()).as_posix()
+    stripped = strip_prefix(path, prefix)
+    if stripped is not None:
+        return stripped
+    try:  # an absolute path (a profile whose results_dir was absolute, spelled otherwise)
+        if not Path(path).is_absolute():
+            raise ValueError(path)
+        return Path(path).resolve().relative_to(results_dir.resolve()).as_posix()
     except ValueError:
         raise BundleError(f"{path}: not under the results directory {results_dir}") from None
 
@@ -51,12 +62,10 @@ def load_profile(results_dir: Path, configfile: Path | None) -> dict[str, Any]:
     if not path.is_file():
         raise BundleError(f"{path}: no resolved profile; rerun `snakemake` (it writes {PROFILE} beside the "
                           "tables) or pass --configfile with the profile the sweep ran")
-    from transferbench.config.profile import check_profile
     from transferbench.config.profile import load_profile as load
 
     try:
-        profile = load(path)
-        check_profile(profile)
+        profile = load(path)  # checked against the schema and check_profile
     except (ConfigError, OSError) as exc:
         raise BundleError(f"{path}: {exc}") from None
     return profile

@@ -53,6 +53,8 @@ class Verified:
     problems: list[str] = field(default_factory=list)
     #: recipes whose records were checked by their config hash only (not installed here to resolve them)
     unresolved: set[str] = field(default_factory=set)
+    #: the results directory as the profile names it: the prefix of every path the manifests and runs.csv hold
+    prefix: str = "results"
 
     @property
     def ok(self) -> bool:
@@ -79,7 +81,7 @@ def verify(path: Path) -> Verified:
     _members(v)
     profile = _profile(v)
     _records(v, profile)
-    _manifests(v)
+    _manifests(v, str((profile or {}).get("results_dir", "results")))
     if not v.problems:  # the table comparison reads the records: only when each of them is sound
         _tables(v)
     return v
@@ -195,15 +197,23 @@ def _instance_of(recipe: str, listed: list[str]) -> bool:
         return False
 
 
-def _manifests(v: Verified) -> None:
+def _relative(path: str, prefix: str) -> str:
+    """A path as the DAG wrote it (``{results_dir}/runs/...``) as the member name it has in the bundle."""
+    from transferbench.bundles.make import strip_prefix
+
+    stripped = strip_prefix(path, prefix)
+    return stripped if stripped is not None else path.replace("\\", "/")
+
+
+def _manifests(v: Verified, prefix: str) -> None:
+    v.prefix = prefix
     listed: dict[str, str] = {}
     for name in sorted(n for n in v.members if MANIFEST.match(n)):
         try:
             doc = json.loads(v.members[name])
             axis = str((doc.get("line") or {}).get("axis") or "width")
             for r in doc["records"]:
-                rel = "runs/" + str(r["record"]).replace("\\", "/").split("/runs/", 1)[-1]
-                listed[rel] = axis
+                listed[_relative(str(r["record"]), prefix)] = axis
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             v.problems.append(f"{name}: not a train job's manifest ({exc})")
     for name in sorted(set(listed) - set(v.members)):
@@ -227,7 +237,7 @@ def _tables(v: Verified) -> None:
     if "run_dir" not in given:
         v.problems.append("tables/runs.csv: no run_dir column: not a runs table")
         return
-    given = given.assign(run=given["run_dir"].astype(str).map(_run_of)).set_index("run")
+    given = given.assign(run=given["run_dir"].astype(str).map(lambda d: _relative(d, v.prefix))).set_index("run")
     for run in sorted(set(rebuilt.index) - set(given.index)):
         v.problems.append(f"{run}: in the records but not in tables/runs.csv")
     for run in sorted(set(given.index) - set(rebuilt.index)):
@@ -287,10 +297,6 @@ def _metric_tables(v: Verified, rebuilt: Any) -> None:
                 v.problems.append(f"tables/{name}.csv: row {row}: {bad[0]} is {given.at[i, bad[0]]}, recomputed "
                                   f"from the records {mine.at[i, bad[0]]}" + (f" (and {len(bad) - 1} more columns)"
                                                                               if len(bad) > 1 else ""))
-
-
-def _run_of(run_dir: str) -> str:
-    return "runs/" + run_dir.replace("\\", "/").split("/runs/", 1)[-1] if "/runs/" in run_dir else run_dir
 
 
 def runs_table(v: Verified, extra: dict[str, Any] | None = None) -> Any:
