@@ -25,7 +25,7 @@ import yaml
 
 from transferbench import __version__
 from transferbench.bundles.archive import FORMAT, FORMAT_VERSION, BundleError, write
-from transferbench.bundles.protocol import protocol, protocol_hash
+from transferbench.bundles.protocol import VERSION, protocol, protocol_hash
 from transferbench.config import ConfigError, layout
 
 #: The resolved profile's name in a results directory (the Snakefile's `profile` rule writes it).
@@ -160,7 +160,7 @@ def bundle(results_dir: Path, out: Path, label: str | None = None, date: str | N
     index = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__,
              "label": label or socket.gethostname(),
              "date": date or datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
-             "profile": profile.get("profile") or "", "records": len(records),
+             "profile": profile.get("profile") or "", "records": len(records), "protocol_version": VERSION,
              "environment": environment(records), "protocols": protocols}
     out.parent.mkdir(parents=True, exist_ok=True)
     return write(out, members, index)

@@ -25,6 +25,9 @@ from transferbench.config import axes
 from transferbench.config.grid import lr_refine, run_settings
 from transferbench.config.search_keys import wd_refine, wd_search
 
+#: Bumped when what a protocol holds changes: a bundle states the version its protocols were made with, and verify
+#: recomputes them only at the same version (an older bundle's protocols stand as stated; merge compares hashes).
+VERSION = 1
 #: Config keys that vary within one sweep: a bundle may hold any recipe, seed and search point.
 FREE = ("recipe", "recipe_options", "seed", "log2_lr", "lr", "wd", "width", "width_mult", "depth_mult",
         "steps_mult")

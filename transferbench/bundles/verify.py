@@ -32,7 +32,7 @@ import yaml
 
 from transferbench import __version__
 from transferbench.bundles.archive import FORMAT_VERSION, BundleError, read, sha256_bytes
-from transferbench.bundles.protocol import differences, protocol, protocol_hash, run_problems
+from transferbench.bundles.protocol import VERSION, differences, protocol, protocol_hash, run_problems
 
 RECORD = re.compile(r"^runs/.+/record\.json$")
 MANIFEST = re.compile(r"^runs/.+/job\.json$")
@@ -116,6 +116,11 @@ def _profile(v: Verified) -> dict[str, Any] | None:
         manifests = {n.split("/")[1]: json.loads(b) for n, b in v.members.items()
                      if n.startswith("data/") and n.endswith("/manifest.json")}
         stated = v.index.get("protocols") or {}
+        pv = v.index.get("protocol_version")
+        if not isinstance(pv, int) or pv > VERSION:
+            v.problems.append(f"bundle.json: protocol_version {pv!r} is not one this transferbench knows ({VERSION})")
+        if pv != VERSION:  # made by an older definition: its protocols stand as stated (records are checked on them)
+            return profile
         for w in profile["workloads"]:
             proto = protocol(profile, w, manifests)
             if w not in stated:
