@@ -280,6 +280,31 @@ def test_a_results_dir_whose_path_holds_a_runs_folder_bundles_and_verifies(labs,
     assert v.ok and len(v.records) == len(pd.read_csv(labs["a"] / "tables" / "runs.csv")), v.problems[:3]
 
 
+def test_a_consistent_forgery_verifies_but_a_rerun_here_names_it(labs) -> None:
+    """A record rewritten with its hash, the tables left out: every check of the archive passes; retraining the
+    records from their configs does not (the same device and versions reproduce a run exactly)."""
+    run = _a_run(labs["a.tar.gz"])
+    forged = labs["root"] / "forged.tar.gz"
+
+    def edit(members: dict[str, bytes]) -> None:
+        _edit_loss(members, run, 0.5)
+        for name in [n for n in members if n.startswith("tables/")]:
+            members.pop(name)
+
+    _rewrite(labs["a.tar.gz"], forged, edit)
+    assert verify(forged).ok
+    res = _cli("verify", str(forged), "--rerun", "1000", cwd=labs["root"])
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    lines = [x for x in res.stderr.splitlines() if x.startswith(str(forged))]
+    assert len(lines) == 1 and lines[0].startswith(f"{forged}: {run}: rerun here gives eval_loss ") \
+        and "the record says 0.5 " in lines[0], res.stderr
+    assert "largest relative difference of eval_loss" in res.stderr
+    from transferbench.bundles.rerun import rerun
+
+    r = rerun(verify(labs["a.tar.gz"]), 3, seed=1)
+    assert len(r.compared) == 3 and not r.problems and all(c[3] == 0.0 for c in r.compared)
+
+
 def test_a_bundle_without_a_profile_asks_for_one(labs, tmp_path: Path) -> None:
     (labs["a"] / "profile.yaml").rename(tmp_path / "profile.yaml")
     try:

@@ -42,6 +42,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             status = 1
             continue
         v = verify(path)
+        if args.rerun and v.ok:
+            _rerun(v, args)
         for line in v.problems:
             print(f"{path}: {line}", file=sys.stderr)
         if v.problems:
@@ -55,6 +57,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
                      ", ".join(f"{w} {p['hash']}" for w, p in sorted(v.index["protocols"].items())),
                      v.index.get("label"), v.index.get("date"), time.perf_counter() - t0)
     return status
+
+
+def _rerun(v: object, args: argparse.Namespace) -> None:
+    """``--rerun K``: retrain K sampled records here; a disagreement joins the bundle's problems."""
+    from collections import Counter
+
+    from transferbench.bundles.rerun import rerun
+
+    r = rerun(v, args.rerun, seed=args.rerun_seed, device=args.device, tolerance=args.tolerance)
+    v.problems += r.problems
+    worst = max((c[3] for c in r.compared), default=0.0)
+    log.info("%s: reran %d records here: largest relative difference of eval_loss %.2g (tolerance %g)", v.path,
+             len(r.compared), worst, args.tolerance)
+    for why, n in Counter(r.skipped.values()).items():
+        log.warning("%s: %d records not rerun: %s", v.path, n, why)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -90,6 +107,13 @@ def add_bundle_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check a bundle: hashes, records, protocols, tables rebuilt from the records")
     p.add_argument("bundles", nargs="+", help="bundle archives (FILE.tar.gz)")
     p.add_argument("--sha256", help="the archive's expected sha256, as a contribution cites it (one bundle)")
+    p.add_argument("--rerun", type=int, default=0, metavar="K",
+                   help="also retrain K sampled records here from their configs and compare their held-out loss "
+                        "(imports torch; default 0: none)")
+    p.add_argument("--rerun-seed", type=int, default=0, help="the seed that samples the records to rerun")
+    p.add_argument("--device", default="cpu", help="where reruns train (cpu, cuda, auto; default: %(default)s)")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="relative difference of a rerun's held-out loss reported as a problem (default: %(default)s)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("merge", help="verified bundles of one sweep -> one set of tables, plots and a board")

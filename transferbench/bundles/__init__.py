@@ -5,9 +5,11 @@ other machines' bundles of the same sweep into one cited board (``merge``).
 - ``protocol.py``: what must be equal for two bundles of a workload to combine;
 - ``make.py``: a results directory -> a bundle;
 - ``verify.py``: every check a bundle must pass, one line per problem;
+- ``rerun.py``: ``verify --rerun K``, K sampled records retrained here and compared (imports torch when asked);
 - ``merge.py``: verified bundles -> tables, plots, board and findings whose rows name their bundles.
 
-Pure Python, no torch (docs/contributing.md says how a contribution is made and cited).
+Pure Python, no torch, but for ``rerun.py``. docs/bundles.md says what each verb checks; results/contrib/README.md
+how a contribution is made and cited.
 """
 
 from transferbench.bundles.archive import BundleError

@@ -15,7 +15,7 @@ Checked, in order (a bundle that cannot be read at all is one BundleError instea
 
 Any edit that is not carried through every one of these (a record's ``eval_loss`` changed by hand, with or
 without its sha256 updated) fails and names the record. A bundle is not signed: someone who rewrites a record,
-its hash and the derived tables consistently is caught only by rerunning runs (docs/contributing results).
+its hash and the derived tables consistently is caught only by retraining runs (rerun.py, ``verify --rerun``).
 Pure Python, no torch.
 """
 
@@ -116,7 +116,7 @@ def _profile(v: Verified) -> dict[str, Any] | None:
         manifests = {n.split("/")[1]: json.loads(b) for n, b in v.members.items()
                      if n.startswith("data/") and n.endswith("/manifest.json")}
         stated = v.index.get("protocols") or {}
-        pv = v.index.get("protocol_version")
+        pv = v.index.get("protocol_version", 1)  # the first bundles did not state it
         if not isinstance(pv, int) or pv > VERSION:
             v.problems.append(f"bundle.json: protocol_version {pv!r} is not one this transferbench knows ({VERSION})")
         if pv != VERSION:  # made by an older definition: its protocols stand as stated (records are checked on them)
