@@ -234,6 +234,37 @@ def test_merge_ranks_both_labs_recipes_and_each_row_names_its_bundle(labs) -> No
     assert "## `two-labs`: profile `smoke`" in page and "lab-b · 2026-12-06 · cpu: `b.tar.gz`" in page
 
 
+def _one_seed(members: dict[str, bytes], seed: int) -> None:
+    """Lab a's sweep as if it had run one seed only: its records, manifests and profile of that seed."""
+    for name in [n for n in members if n.endswith("/record.json") and f"_s{seed}/" not in n]:
+        members.pop(name)
+    for name in [n for n in members if n.endswith("/job.json")]:
+        doc = json.loads(members[name])
+        doc["records"] = [r for r in doc["records"] if r["seed"] == seed]
+        members[name] = json.dumps(doc).encode()
+    profile = yaml.safe_load(members["profile.yaml"])
+    members["profile.yaml"] = yaml.safe_dump({**profile, "seeds": [seed]}).encode()
+    for name in [n for n in members if n.startswith("tables/") or n.startswith("leaderboard")]:
+        members.pop(name)
+
+
+def test_bundles_of_more_seeds_of_the_same_recipes_combine(labs) -> None:
+    seeds = [labs["root"] / f"a-seed{s}.tar.gz" for s in (0, 1)]
+    for s, path in enumerate(seeds):
+        _rewrite(labs["a.tar.gz"], path, lambda m, s=s: _one_seed(m, s))
+        assert verify(path).ok, verify(path).problems[:3]
+    out = labs["root"] / "seeds"
+    summary = merge(seeds, out, n_boot=200)
+    whole = pd.read_csv(labs["a"] / "tables" / "runs.csv")
+    runs = pd.read_csv(out / "tables" / "runs.csv")
+    assert summary["runs"] == len(whole) and summary["duplicates"] == 0
+    assert sorted(runs["eval_loss"]) == sorted(whole["eval_loss"])
+    board = pd.read_csv(out / "leaderboard.csv")
+    mlp = board[board["scope"] == "mlp"].set_index("recipe")
+    assert set(mlp.index) == {"standard", "mup"} and (mlp["n_seeds"] == 2).all()
+    assert set(mlp.loc["mup", "bundles"].split("; ")) == {"lab-a · 2026-12-06 · cpu", "lab-a · 2026-12-06 · cpu #2"}
+
+
 def test_merge_refuses_a_different_sweep_naming_the_workload_and_the_key(labs) -> None:
     out = labs["root"] / "refused"
     res = _cli("merge", str(labs["a.tar.gz"]), str(labs["c.tar.gz"]), "-o", str(out), cwd=labs["root"])
