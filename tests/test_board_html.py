@@ -313,3 +313,12 @@ def test_a_wd_sweep_shows_its_joint_provenance_and_its_wd_plots(tmp_path, n_wds)
             text = row[-1]["text"]
             assert f"runs: {len(runs) // (2 if every_wd else 2 * n_wds)}" in text, (s["title"], text)
             assert ("every positive wd" in text) == every_wd and [b for b in (LAB_A, LAB_B) if b in text] == labels
+
+
+def test_a_row_without_losses_by_scale_shows_no_nan(tmp_path, board):
+    t = dict(board["tables"])
+    t["transfer"] = t["transfer"].copy()
+    t["transfer"]["transferred_by_scale"] = np.nan  # e.g. a recipe with no transferred loss at some scale
+    write_leaderboard(t["transfer"], board["runs"], tmp_path / "lb", seed_scores=t["seed_scores"], regime=t["regime"])
+    for name in ("lb.md", "lb.html"):
+        assert not re.search(r"\bnan\b", (tmp_path / name).read_text(), re.IGNORECASE), name

@@ -22,7 +22,8 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {}
 #: What the trainer must never import: the analysis and the reports (pandas, bootstrap tables, boards).
 ANALYSIS = {"metrics", "aggregate", "headline", "leaderboard", "board_render", "boards", "plots", "plots_exponents",
             "plots_transfer", "citation", "findings", "claims", "regime", "ties", "exponents", "wd_exponent",
-            "crossfit", "invariance", "mcs", "validate", "cli_analysis"}
+            "crossfit", "invariance", "mcs", "validate", "cli_analysis", "board_html", "board_provenance",
+            "cli_bundles"}
 TRAINING = ["train", "line", "search", "line2d", "search2d", "fit2d"]
 #: Third-party analysis libraries, likewise never on the training path (catches a new analysis module too).
 ANALYSIS_LIBS = {"pandas", "matplotlib", "seaborn", "scipy"}

@@ -197,7 +197,8 @@ def _sections(table: pd.DataFrame, regime: pd.DataFrame, runs: pd.DataFrame | No
                          _ci(r["transferred_mean"] - g["transferred_mean"].min(), r["transferred_vs_best_lo"],
                              r["transferred_vs_best_hi"], "{:+.4f}"),
                          ("yes" if _yes(r["wider_better"]) else "no" if _yes(r["wider_better"]) is False else "n/a")
-                         + f" ({str(r['transferred_by_scale']).replace('/', ' → ')})",
+                         + (f" ({r['transferred_by_scale'].replace('/', ' → ')})"
+                            if _text(r["transferred_by_scale"]) else ""),  # no losses by scale: nothing, not "(nan)"
                          _ci(r["regret_mean"], r["regret_lo"], r["regret_hi"], "{:+.4f}"),
                          _ci(r["regret_oos_rel"], r["regret_oos_rel_lo"], r["regret_oos_rel_hi"], "{:+.2%}"),
                          _ci(r["drift"], r["drift_lo"], r["drift_hi"], "{:+.2f}") + edge,
