@@ -296,12 +296,13 @@ def test_show_recipe_and_recipes_show_the_depth_rules(capsys: pytest.CaptureFixt
 def test_the_plain_mlp_refuses_a_branch_multiplier(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     mlp = {"workload": "mlp", "recipe": "depth-mup", "width": 16, "base_width": 16, "log2_lr": -6, "steps": 8,
            "batch_size": 4, "eval_batches": 1}
-    with pytest.raises(ValueError, match="mlp"):
-        setup(resolve_run_config({**mlp, "depth": 4, "base_depth": 2}))
+    with pytest.raises(ConfigError, match="'depth-mup' multiplies residual branches by 0.707107 at depth_mult 2 .*"
+                       "workload 'mlp' has no residual branches"):
+        resolve_run_config({**mlp, "depth": 4, "base_depth": 2})  # refused before torch loads
     assert setup(resolve_run_config({**mlp, "depth": 2, "base_depth": 2})).branch_mult == 1.0  # m_L = 1: fine
     argv = ["train", "--workload", "mlp", "--recipe", "completep", "--width", "16", "--base-width", "16", "--depth",
             "4", "--base-depth", "2", "--log2-lr", "-6", "--steps", "8", "--batch-size", "4", "--eval-batches", "1",
             "--out", str(tmp_path / "s{seed}" / "lr{log2_lr}"), "--no-progress"]
     assert main(argv) == 2
     assert "mlp" in caplog.text and "branch" in caplog.text
-    assert not list(tmp_path.rglob("record.json"))
+    assert not any(tmp_path.iterdir())  # refused before anything is made: no empty run directory

@@ -176,10 +176,29 @@ def resolve_run_config(overrides: Mapping[str, Any]) -> RunConfig:
         cfg["recipe_options"] = full_options(name, options)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    own = workloads.get(cfg["workload"]).settings
+    spec = workloads.get(cfg["workload"])
+    own = spec.settings
     mine = set(settings_of(own))
-    return RunConfig(**{k: v for k, v in cfg.items() if k not in mine},
-                     settings=own(**{k: v for k, v in cfg.items() if k in mine}))
+    resolved = RunConfig(**{k: v for k, v in cfg.items() if k not in mine},
+                         settings=own(**{k: v for k, v in cfg.items() if k in mine}))
+    if not spec.residual and resolved.depth_mult != 1.0:
+        _check_branches(resolved, name, options, spec.name)
+    return resolved
+
+
+def _check_branches(cfg: RunConfig, name: str, options: dict[str, Any], workload: str) -> None:
+    """A recipe whose depth rule scales residual branches at this m_L needs a workload that has them (its spec's
+    ``residual``): refused here, naming both, rather than after torch loads in the trainer."""
+    from transferbench.recipes import RecipeError, get_recipe
+
+    try:
+        mult = get_recipe(name, **options).branch_mult(cfg.depth_mult)
+    except (RecipeError, ValueError):
+        return  # check_recipe above reported any problem with the recipe itself
+    if mult != 1.0:
+        raise ConfigError(f"recipe: {cfg.recipe!r} multiplies residual branches by {mult:g} at depth_mult "
+                          f"{cfg.depth_mult:g} (its depth rule), but workload {workload!r} has no residual branches "
+                          "(its spec's residual is False); use a depth of base_depth, or a recipe without a depth rule")
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:

@@ -83,6 +83,9 @@ class WorkloadSpec:
     #: profile's set-resources for train_<name> overrides them (workflow/rules/train.smk)
     resources: Mapping[str, Any] = field(default_factory=dict)
     reads: Mapping[str, DataKind] = field(default_factory=dict)  # source name -> the prepared data kind it reads
+    #: its model has residual branches that a recipe's depth rule may scale (``set_branch_mult``); a depth recipe
+    #: at m_L != 1 on a workload without them is refused when the config is resolved, before torch loads
+    residual: bool = False
 
 
 class UnknownWorkload(ValueError):

@@ -75,7 +75,7 @@ SPEC = WorkloadSpec(
     model=f"{__name__}.model:build", sources={"generated": f"{__name__}.data:markov_source",
                                              "tokens": f"{__name__}.data:token_source"},
     loss="transferbench.workloads.build:lm_loss", loss_unit="nats/token", throughput_unit="tokens/s",
-    items_per_batch=lambda c: c["batch_size"] * c["seq_len"], check=check, priority=2,
+    items_per_batch=lambda c: c["batch_size"] * c["seq_len"], check=check, priority=2, residual=True,
     flops_per_item=flops_per_item, flops_formula=FORMULA,
     resources={"slurm_partition": "gpu", "runtime": 1440, "mem_mb": 64000}, reads={"tokens": TEXT},
 )

@@ -60,7 +60,7 @@ SPEC = WorkloadSpec(
     model=f"{__name__}.model:build", sources={"generated": f"{__name__}.data:image_source",
                                              "cifar10": f"{__name__}.data:cifar_source"},
     loss="transferbench.workloads.build:classification_loss", loss_unit="nats", throughput_unit="samples/s",
-    items_per_batch=lambda c: c["batch_size"], priority=1,
+    items_per_batch=lambda c: c["batch_size"], priority=1, residual=True,
     flops_per_item=flops_per_item, flops_formula=FORMULA,
     resources={"slurm_partition": "gpu", "runtime": 720, "mem_mb": 32000}, reads={"cifar10": CIFAR10},
 )
