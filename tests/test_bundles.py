@@ -81,6 +81,12 @@ def _rewrite(src: Path, dst: Path, edit=None, keep_index: bool = False, extra: d
             tar.addfile(info, io.BytesIO(data))
 
 
+def _drop_derived(members: dict[str, bytes]) -> None:
+    """A bundle without its derived tables and board (as `bundle --no-tables` writes it)."""
+    for name in [n for n in members if n.startswith(("tables/", "leaderboard", "findings"))]:
+        members.pop(name)
+
+
 def _edit_loss(members: dict[str, bytes], run: str, loss: float = 0.123456) -> None:
     rec = json.loads(members[run + "/record.json"])
     rec["summary"]["eval_loss"] = loss
@@ -244,8 +250,7 @@ def _one_seed(members: dict[str, bytes], seed: int) -> None:
         members[name] = json.dumps(doc).encode()
     profile = yaml.safe_load(members["profile.yaml"])
     members["profile.yaml"] = yaml.safe_dump({**profile, "seeds": [seed]}).encode()
-    for name in [n for n in members if n.startswith("tables/") or n.startswith("leaderboard")]:
-        members.pop(name)
+    _drop_derived(members)
 
 
 def test_bundles_of_more_seeds_of_the_same_recipes_combine(labs) -> None:
@@ -279,8 +284,7 @@ def test_a_run_in_two_bundles_is_kept_once_and_a_disagreement_is_reported(labs) 
 
     def edit(members: dict[str, bytes]) -> None:
         _edit_loss(members, run, 9.0)
-        for name in [n for n in members if n.startswith("tables/")]:
-            members.pop(name)
+        _drop_derived(members)
 
     _rewrite(labs["a.tar.gz"], other, edit)
     assert verify(other).ok
@@ -319,8 +323,7 @@ def test_a_consistent_forgery_verifies_but_a_rerun_here_names_it(labs) -> None:
 
     def edit(members: dict[str, bytes]) -> None:
         _edit_loss(members, run, 0.5)
-        for name in [n for n in members if n.startswith("tables/")]:
-            members.pop(name)
+        _drop_derived(members)
 
     _rewrite(labs["a.tar.gz"], forged, edit)
     assert verify(forged).ok
@@ -381,3 +384,22 @@ def test_bad_archives_are_one_line_without_a_traceback(labs, tmp_path: Path) -> 
                cwd=tmp_path)
     assert res.returncode == 1 and "escapes the archive" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_a_record_of_before_a_setting_existed_belongs_to_the_sweep_as_its_hash_says() -> None:
+    """A key added since record schema 2, absent from an older record, is the old behaviour (config/run.py hashed):
+    the protocol sees such a record as the sweep's, and a changed value as a departure."""
+    from transferbench.bundles.protocol import protocol, run_problems
+    from transferbench.config import resolve_run_config
+
+    profile = _profile(["standard"], [0])
+    proto = protocol(profile, "mlp")
+    cfg = resolve_run_config({**profile["workloads"]["mlp"]["settings"], "workload": "mlp", "recipe": "mup",
+                              "width": 32, "base_width": 16, "log2_lr": -6, "wd": 0.1, "seed": 0,
+                              "device": "cpu", "threads": 1}).as_dict()
+    assert run_problems(cfg, proto) == []
+    old = {k: v for k, v in cfg.items() if k not in ("readout_init", "decay_roles", "base_depth", "data_source")}
+    assert run_problems(old, proto) == []
+    assert run_problems({**cfg, "readout_init": "zero"}, proto) == [
+        "config.readout_init: 'zero', the sweep's is 'normal'"]
+    assert run_problems({**cfg, "width": 64}, proto) == ["config.width: 64 is not one of the sweep's widths [16, 32]"]

@@ -227,8 +227,7 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = Fals
         runs.append(row)
         coord.extend(cc)
         data.extend(info)
-    table = pd.DataFrame(runs, columns=RUN_COLUMNS).sort_values(SORT_KEYS, kind="stable")
-    table = table.reset_index(drop=True)
+    table = runs_frame(runs)
     dup = table.duplicated(["workload", "recipe", "wd", "axis", "scale", "log2_lr", "seed"], keep=False)
     if dup.any():
         # Metrics average duplicates as one cell; say so rather than hide it.
@@ -248,6 +247,11 @@ def aggregate(record_paths: Iterable[Path], out_dir: Path, skip_bad: bool = Fals
     write_csv_atomic(info.sort_values(["workload", "key"]), out_dir / "data_info.csv")
     write_csv_atomic(pd.DataFrame(bad, columns=["path", "field", "error"]), out_dir / "bad_records.csv")
     return table
+
+
+def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """runs.csv's table of :func:`record_row` rows: its columns, in its order."""
+    return pd.DataFrame(rows, columns=RUN_COLUMNS).sort_values(SORT_KEYS, kind="stable").reset_index(drop=True)
 
 
 def write_csv_atomic(table: pd.DataFrame, path: Path) -> None:

@@ -11,6 +11,12 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from transferbench.bundles.protocol import TOLERANCE  # pure Python
+
+if TYPE_CHECKING:
+    from transferbench.bundles.verify import Verified
 
 log = logging.getLogger("transferbench")
 
@@ -59,7 +65,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return status
 
 
-def _rerun(v: object, args: argparse.Namespace) -> None:
+def _rerun(v: Verified, args: argparse.Namespace) -> None:
     """``--rerun K``: retrain K sampled records here; a disagreement joins the bundle's problems."""
     from collections import Counter
 
@@ -112,14 +118,14 @@ def add_bundle_commands(sub: argparse._SubParsersAction) -> None:
                         "(imports torch; default 0: none)")
     p.add_argument("--rerun-seed", type=int, default=0, help="the seed that samples the records to rerun")
     p.add_argument("--device", default="cpu", help="where reruns train (cpu, cuda, auto; default: %(default)s)")
-    p.add_argument("--tolerance", type=float, default=0.01,
+    p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help="relative difference of a rerun's held-out loss reported as a problem (default: %(default)s)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("merge", help="verified bundles of one sweep -> one set of tables, plots and a board")
     p.add_argument("bundles", nargs="+", help="bundle archives (FILE.tar.gz); the first holds a shared run's kept copy")
     p.add_argument("-o", "--output", required=True, help="the directory to write (empty, or a previous merge's)")
-    p.add_argument("--tolerance", type=float, default=0.01,
+    p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help="relative difference of a shared run's held-out loss reported as a mismatch (default: "
                         "%(default)s)")
     p.add_argument("--url", action="append", help="where each bundle is published, in the order given "

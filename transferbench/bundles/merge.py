@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import re
 import shutil
 from pathlib import Path
@@ -28,14 +27,11 @@ from typing import Any
 import pandas as pd
 
 from transferbench.bundles.archive import BundleError, sha256_file
-from transferbench.bundles.protocol import differences, run_key
+from transferbench.bundles.protocol import TOLERANCE, agree, differences, held_out_loss, run_key
 from transferbench.bundles.verify import Verified, verify
 
 log = logging.getLogger(__name__)
 
-#: Relative difference of the held-out loss above which one run's results from two bundles are a mismatch.
-#: Reruns on one device are bitwise equal; on different hardware or kernels fp32 training drifts by ~1e-3.
-TOLERANCE = 0.01
 MARKER = "bundles.csv"
 
 
@@ -68,21 +64,6 @@ def compatible(bundles: list[Verified]) -> None:
                                 f"({'; '.join(diff[:6]) or 'protocol hash'}); they cannot be merged")
     if problems:
         raise MergeError("\n".join(problems))
-
-
-def _loss(rec: dict[str, Any]) -> float:
-    x = rec["summary"].get("eval_loss")
-    return float(x) if isinstance(x, (int, float)) else math.nan
-
-
-def _agree(a: dict[str, Any], b: dict[str, Any], tolerance: float) -> tuple[bool, float]:
-    if bool(a["summary"]["diverged"]) != bool(b["summary"]["diverged"]):
-        return False, math.nan
-    la, lb = _loss(a), _loss(b)
-    if math.isnan(la) and math.isnan(lb):
-        return True, 0.0
-    rel = abs(la - lb) / max(abs(la), abs(lb), 1e-12)
-    return rel <= tolerance, rel
 
 
 def merge(paths: list[Path], out: Path, tolerance: float = TOLERANCE, urls: list[str] | None = None,
@@ -118,14 +99,14 @@ def merge(paths: list[Path], out: Path, tolerance: float = TOLERANCE, urls: list
             key = run_key(rec["config"])
             if key in kept:
                 j, other, first_rec = kept[key]
-                ok, rel = _agree(first_rec, rec, tolerance)
+                ok, rel = agree(first_rec["summary"], rec["summary"], tolerance)
+                la, lb = held_out_loss(first_rec["summary"]), held_out_loss(rec["summary"])
                 duplicates.append({"run_key": key, "kept": f"{labels[j]}: {other}", "also": f"{labels[i]}: {name}",
-                                   "eval_loss_kept": _loss(first_rec), "eval_loss_also": _loss(rec),
-                                   "rel_diff": rel, "agree": ok})
+                                   "eval_loss_kept": la, "eval_loss_also": lb, "rel_diff": rel, "agree": ok})
                 if not ok:
                     log.warning("merge: %s and %s trained the same run with different results (%s vs %s, "
                                 "relative difference %s > tolerance %s)", f"{labels[j]}: {other}",
-                                f"{labels[i]}: {name}", _loss(first_rec), _loss(rec), rel, tolerance)
+                                f"{labels[i]}: {name}", la, lb, rel, tolerance)
                 continue
             kept[key] = (i, name, rec)
             dest = out / "runs" / slug(labels[i]) / name.removeprefix("runs/")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from transferbench.config import axes
@@ -48,9 +49,13 @@ def digest(obj: Any, n: int = 12) -> str:
 
 
 def kept(cfg: dict[str, Any], axis: str) -> dict[str, Any]:
-    """The settings of a run config that are part of the protocol (the axis' own run setting varies too)."""
-    own = axes.KEYS[axis][2] if axis != "width" else "width"
-    return {k: v for k, v in cfg.items() if k not in FREE and k not in EXECUTION and k not in PATHS and k != own}
+    """The settings of a run config that are part of the protocol (the axis' own run setting varies too), as the
+    config hash sees them: a key of a newer schema at its old value is the same as the key absent (config/run.py)."""
+    from transferbench.config.run import hashed
+
+    own = axes.KEYS[axis][2]
+    return {k: v for k, v in hashed(cfg).items()
+            if k not in FREE and k not in EXECUTION and k not in PATHS and k != own}
 
 
 def data_content(manifest: dict[str, Any] | None) -> dict[str, str]:
@@ -70,7 +75,6 @@ def protocol(profile: dict[str, Any], workload: str, data_manifests: dict[str, d
     tune = axes.tuning(spec)
     width = tune if axis == "width" else int(spec["widths"][0])
     settings = {**run_settings(profile, workload, spec), **axes.settings_at(axis, tune, base)}
-    settings.pop("width_settings", None)
     cfg = resolve_run_config({**settings, "workload": workload, "recipe": "standard", "width": width,
                               "base_width": int(spec["base_width"]), "log2_lr": 0.0, "wd": 0.0, "seed": 0}).as_dict()
     adaptive = profile.get("lr_search", "grid") == "adaptive"
@@ -118,20 +122,20 @@ def differences(a: Any, b: Any, where: str = "") -> list[str]:
 def run_problems(cfg: dict[str, Any], proto: dict[str, Any]) -> list[str]:
     """What in one record's config departs from its workload's protocol (an empty list: it belongs to the sweep)."""
     axis = proto["axis"]
-    own = axes.KEYS[axis][2] if axis != "width" else "width"
+    own = axes.KEYS[axis][2]
     out = []
     scale = cfg.get(own)
     if scale not in proto["scales"]:
         out.append(f"config.{own}: {scale!r} is not one of the sweep's {axes.WORDS[axis].values} {proto['scales']}")
-    expected = dict(proto["settings"])
-    if axis == "width":
-        expected.update(proto["width_settings"].get(str(scale)) or {})
+    # a job at width W runs with the profile's width_settings[W] (config/grid.py run_settings), on every axis
+    expected = kept({**proto["settings"], **(proto["width_settings"].get(str(cfg.get("width"))) or {})}, axis)
     mine = kept(cfg, axis)
+    from transferbench.config.run import absent_means
+
     for key in sorted(set(expected) | set(mine)):
-        if key in ("base_depth", "base_steps") and axis == "width" and mine.get(key, 0) in (0, None):
-            continue
         if mine.get(key) != expected.get(key):
-            out.append(f"config.{key}: {mine.get(key, '(absent)')!r}, the sweep's is {expected.get(key, '(absent)')!r}")
+            a, b = (d[key] if key in d else absent_means(key) for d in (mine, expected))
+            out.append(f"config.{key}: {a!r}, the sweep's is {b!r}")
     if "wds" in proto["lattice"] and float(cfg.get("wd", -1)) not in proto["lattice"]["wds"]:
         out.append(f"config.wd: {cfg.get('wd')!r} is not one of the sweep's wds {proto['lattice']['wds']}")
     return out
@@ -141,3 +145,25 @@ def run_key(cfg: dict[str, Any]) -> str:
     """One run's identity across machines: its config less the execution keys and machine paths (two bundles of
     one protocol that both hold this key trained the same run)."""
     return digest({k: v for k, v in cfg.items() if k not in EXECUTION and k not in PATHS}, 16)
+
+
+#: Relative difference of a run's held-out loss above which two results of one run disagree (two bundles' copies,
+#: or a record and its rerun): reruns on one device agree exactly; fp32 on other hardware drifts by about 1e-3.
+TOLERANCE = 0.01
+
+
+def held_out_loss(summary: dict[str, Any]) -> float:
+    x = summary.get("eval_loss")
+    return float(x) if isinstance(x, (int, float)) else math.nan
+
+
+def agree(a: dict[str, Any], b: dict[str, Any], tolerance: float = TOLERANCE) -> tuple[bool, float]:
+    """Whether two summaries of one run agree, and the relative difference of their held-out loss (NaN when one
+    diverged and the other did not: they disagree whatever the losses)."""
+    if bool(a["diverged"]) != bool(b["diverged"]):
+        return False, math.nan
+    la, lb = held_out_loss(a), held_out_loss(b)
+    if math.isnan(la) and math.isnan(lb):
+        return True, 0.0
+    rel = abs(la - lb) / max(abs(la), abs(lb), 1e-12)
+    return rel <= tolerance, rel

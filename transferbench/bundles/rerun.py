@@ -12,15 +12,11 @@ installed, or a prepared data set (the bundle holds its manifest, not its arrays
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
+from transferbench.bundles.protocol import TOLERANCE, agree, held_out_loss
 from transferbench.bundles.verify import DERIVED_KEYS, Verified
-
-#: As merge's: reruns on one device agree exactly; other hardware drifts by about 1e-3 in fp32.
-TOLERANCE = 0.01
 
 
 @dataclass
@@ -31,11 +27,6 @@ class Rerun:
     compared: list[tuple[str, float, float, float]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-def _loss(summary: dict[str, Any]) -> float:
-    x = summary.get("eval_loss")
-    return float(x) if isinstance(x, (int, float)) else math.nan
 
 
 def rerun(v: Verified, k: int, seed: int = 0, device: str = "cpu", tolerance: float = TOLERANCE) -> Rerun:
@@ -65,14 +56,14 @@ def rerun(v: Verified, k: int, seed: int = 0, device: str = "cpu", tolerance: fl
             continue
         again = train(resolved)["summary"]
         stated = rec["summary"]
-        a, b = _loss(stated), _loss(again)
+        ok, rel = agree(stated, again, tolerance)
         if bool(stated["diverged"]) != bool(again["diverged"]):
             out.problems.append(f"{where}: rerun here {'diverged' if again['diverged'] else 'did not diverge'}, "
                                 f"the record says it {'did' if stated['diverged'] else 'did not'}")
             continue
-        rel = 0.0 if (math.isnan(a) and math.isnan(b)) else abs(a - b) / max(abs(a), abs(b), 1e-12)
+        a, b = held_out_loss(stated), held_out_loss(again)
         out.compared.append((where, a, b, rel))
-        if not rel <= tolerance:
+        if not ok:
             out.problems.append(f"{where}: rerun here gives eval_loss {b:.6g}, the record says {a:.6g} (relative "
                                 f"difference {rel:.2g} > tolerance {tolerance:g})")
     return out

@@ -53,8 +53,6 @@ class Verified:
     problems: list[str] = field(default_factory=list)
     #: recipes whose records were checked by their config hash only (not installed here to resolve them)
     unresolved: set[str] = field(default_factory=set)
-    #: the results directory as the profile names it: the prefix of every path the manifests and runs.csv hold
-    prefix: str = "results"
 
     @property
     def ok(self) -> bool:
@@ -81,9 +79,11 @@ def verify(path: Path) -> Verified:
     _members(v)
     profile = _profile(v)
     _records(v, profile)
-    _manifests(v, str((profile or {}).get("results_dir", "results")))
+    # the results directory as the profile names it: the prefix of every path the manifests and runs.csv hold
+    prefix = str((profile or {}).get("results_dir", "results"))
+    _manifests(v, prefix)
     if not v.problems:  # the table comparison reads the records: only when each of them is sound
-        _tables(v)
+        _tables(v, prefix)
     return v
 
 
@@ -211,7 +211,6 @@ def _relative(path: str, prefix: str) -> str:
 
 
 def _manifests(v: Verified, prefix: str) -> None:
-    v.prefix = prefix
     listed: dict[str, str] = {}
     for name in sorted(n for n in v.members if MANIFEST.match(n)):
         try:
@@ -228,7 +227,7 @@ def _manifests(v: Verified, prefix: str) -> None:
     v.axes = listed
 
 
-def _tables(v: Verified) -> None:
+def _tables(v: Verified, prefix: str) -> None:
     """Rebuild runs.csv from the records and compare it with the bundled one, row by row (by run directory)."""
     import pandas as pd
 
@@ -242,7 +241,7 @@ def _tables(v: Verified) -> None:
     if "run_dir" not in given:
         v.problems.append("tables/runs.csv: no run_dir column: not a runs table")
         return
-    given = given.assign(run=given["run_dir"].astype(str).map(lambda d: _relative(d, v.prefix))).set_index("run")
+    given = given.assign(run=given["run_dir"].astype(str).map(lambda d: _relative(d, prefix))).set_index("run")
     for run in sorted(set(rebuilt.index) - set(given.index)):
         v.problems.append(f"{run}: in the records but not in tables/runs.csv")
     for run in sorted(set(given.index) - set(rebuilt.index)):
@@ -304,21 +303,11 @@ def _metric_tables(v: Verified, rebuilt: Any) -> None:
                                                                               if len(bad) > 1 else ""))
 
 
-def runs_table(v: Verified, extra: dict[str, Any] | None = None) -> Any:
-    """runs.csv rebuilt from the bundle's records (aggregate.py, in a temporary directory), indexed by the run
-    directory relative to the results directory."""
-    from transferbench.aggregate import aggregate
+def runs_table(v: Verified) -> Any:
+    """runs.csv rebuilt from the bundle's parsed, validated records (aggregate.py's rows, in memory), indexed by
+    the run directory relative to the results directory."""
+    from transferbench.aggregate import record_row, runs_frame
 
-    with tempfile.TemporaryDirectory(prefix="tb-verify-") as tmp:
-        root = Path(tmp) / "r"
-        paths, axes = [], {}
-        for name, data in v.members.items():
-            if name in v.records:
-                p = root / name
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(data)
-                paths.append(p)
-                axes[p] = v.axes.get(name, "width")
-        table = aggregate(paths, Path(tmp) / "tables", axes=axes)
-    table["run"] = table["run_dir"].astype(str).map(lambda d: "runs/" + d.split("/r/runs/", 1)[-1])
-    return table.set_index("run")
+    rows = [record_row(rec, Path(name), v.axes.get(name, "width")) for name, rec in v.records.items()]
+    table = runs_frame(rows)
+    return table.set_index(table["run_dir"].rename("run"))

@@ -201,9 +201,19 @@ def _check_branches(cfg: RunConfig, name: str, options: dict[str, Any], workload
                           "(its spec's residual is False); use a depth of base_depth, or a recipe without a depth rule")
 
 
+def hashed(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the config hash sees: a key added since record schema 2 is left out at its old behaviour's
+    value, so a config without it and one with it at that value are the same config."""
+    return {k: v for k, v in sorted(cfg.items())
+            if k not in _UNHASHED and not (k in _HASH_UNLESS and v == _HASH_UNLESS[k])}
+
+
+def absent_means(key: str) -> Any:
+    """The value a setting that :func:`hashed` leaves out stands for (None for a setting it never leaves out)."""
+    return _HASH_UNLESS.get(key)
+
+
 def config_hash(cfg: Mapping[str, Any]) -> str:
     """16 hex digits of sha256 over the canonical JSON of the settings that change the result."""
-    payload = {k: v for k, v in sorted(cfg.items())
-               if k not in _UNHASHED and not (k in _HASH_UNLESS and v == _HASH_UNLESS[k])}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(hashed(cfg), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
